@@ -1,0 +1,1 @@
+//! Exercises live in `src/bin/`; lessons add them.

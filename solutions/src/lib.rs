@@ -1,0 +1,1 @@
+//! Reference solutions live in `src/bin/`; lessons add them.

@@ -1,0 +1,11 @@
+//! `tunelings bench …`: speed and memory as JSON lines, one per measurement.
+
+pub mod forward;
+
+use serde::Serialize;
+
+/// Prints one JSON line to stdout.
+pub fn emit<T: Serialize>(record: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(record)?);
+    Ok(())
+}

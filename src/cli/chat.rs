@@ -1,0 +1,188 @@
+//! `tunelings chat` and `tunelings generate`: streamed text from a model.
+
+use crate::chat::{Message, Role};
+use crate::checkpoint::Checkpoint;
+use crate::generate::{generate as run_generation, Generation, SamplingParams};
+use crate::model::Kernels;
+use crate::tokenizer::TokenStream;
+use anyhow::Result;
+use candle_core::DType;
+use clap::Args;
+use std::io::{BufRead, Write};
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Model folder (HF layout) or hub id, e.g. Qwen/Qwen2.5-0.5B-Instruct.
+    /// Default: the embedded nano-qwen.
+    #[arg(long)]
+    model: Option<String>,
+}
+
+#[derive(Args)]
+pub struct SamplingArgs {
+    /// 0 for greedy decoding (default: the model's generation_config, else 0.7).
+    #[arg(long)]
+    temperature: Option<f64>,
+    #[arg(long)]
+    top_p: Option<f64>,
+    /// 0 turns top-k off.
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long)]
+    repetition_penalty: Option<f32>,
+    #[arg(long, default_value_t = 256)]
+    max_tokens: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print prompt size and speed to stderr after each reply.
+    #[arg(long)]
+    stats: bool,
+}
+
+impl SamplingArgs {
+    fn params(&self, ckpt: &Checkpoint) -> SamplingParams {
+        let mut p = ckpt.generation.sampling();
+        p.temperature = self.temperature.unwrap_or(p.temperature);
+        p.top_p = self.top_p.unwrap_or(p.top_p);
+        p.top_k = self.top_k.unwrap_or(p.top_k);
+        p.repetition_penalty = self.repetition_penalty.unwrap_or(p.repetition_penalty);
+        p.max_new_tokens = self.max_tokens;
+        p.seed = self.seed;
+        p
+    }
+}
+
+#[derive(Args)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// System prompt (default: the model's own).
+    #[arg(long)]
+    system: Option<String>,
+    /// One question; without it, chat interactively.
+    #[arg(long)]
+    prompt: Option<String>,
+    /// Qwen3 only: let the model think before answering.
+    #[arg(long)]
+    think: bool,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The text to continue.
+    #[arg(long)]
+    prompt: String,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+fn load(model: &ModelArgs) -> Result<Checkpoint> {
+    let mut ckpt = Checkpoint::load(model.model.as_deref(), DType::F32)?;
+    ckpt.model.set_kernels(Kernels::Fused);
+    Ok(ckpt)
+}
+
+/// Streams the continuation of `prompt` to stdout; returns the reply text.
+fn stream_reply(
+    ckpt: &Checkpoint,
+    prompt: &str,
+    sampling: &SamplingArgs,
+    params: &SamplingParams,
+) -> Result<String> {
+    let ids = ckpt.tokenizer.encode(prompt)?;
+    let mut stream = TokenStream::new(&ckpt.tokenizer);
+    let mut reply = String::new();
+    let mut stdout = std::io::stdout().lock();
+    let generation: Generation = run_generation(&ckpt.model, &ids, params, &ckpt.stop_ids(), |id| {
+        if let Some(piece) = stream.push(id)? {
+            stdout.write_all(piece.as_bytes())?;
+            stdout.flush()?;
+            reply.push_str(&piece);
+        }
+        Ok(true)
+    })?;
+    if let Some(rest) = stream.finish()? {
+        stdout.write_all(rest.as_bytes())?;
+        reply.push_str(&rest);
+    }
+    writeln!(stdout)?;
+    if sampling.stats {
+        let n = generation.tokens.len();
+        eprintln!(
+            "[{} prompt tokens in {:.2} s; {n} new tokens at {:.1} tokens/s; stop: {:?}]",
+            generation.prompt_tokens,
+            generation.prefill_secs,
+            n as f64 / generation.decode_secs.max(1e-9),
+            generation.stop
+        );
+    }
+    Ok(reply)
+}
+
+pub fn chat(args: ChatArgs) -> Result<()> {
+    let mut ckpt = load(&args.model)?;
+    ckpt.template.enable_thinking = args.think;
+    let params = args.sampling.params(&ckpt);
+    params.validate()?;
+    let mut history: Vec<Message> = args
+        .system
+        .iter()
+        .map(|s| Message::new(Role::System, s.clone()))
+        .collect();
+
+    if let Some(question) = &args.prompt {
+        history.push(Message::new(Role::User, question.clone()));
+        stream_reply(
+            &ckpt,
+            &ckpt.template.render(&history, true),
+            &args.sampling,
+            &params,
+        )?;
+        return Ok(());
+    }
+
+    eprintln!(
+        "Chatting with {}. Type /reset to start over, /exit (or Ctrl-D) to leave.",
+        ckpt.dir.display()
+    );
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    loop {
+        eprint!("you> ");
+        std::io::stderr().flush()?;
+        let Some(line) = lines.next().transpose()? else {
+            break;
+        };
+        let line = line.trim();
+        match line {
+            "" => continue,
+            "/exit" | "/quit" => break,
+            "/reset" => {
+                history.retain(|m| m.role == Role::System);
+                eprintln!("(conversation cleared)");
+                continue;
+            }
+            _ => {}
+        }
+        history.push(Message::new(Role::User, line));
+        let reply = stream_reply(
+            &ckpt,
+            &ckpt.template.render(&history, true),
+            &args.sampling,
+            &params,
+        )?;
+        history.push(Message::new(Role::Assistant, reply));
+    }
+    Ok(())
+}
+
+pub fn generate(args: GenerateArgs) -> Result<()> {
+    let ckpt = load(&args.model)?;
+    let params = args.sampling.params(&ckpt);
+    stream_reply(&ckpt, &args.prompt, &args.sampling, &params)?;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Command-line interface: parsing and dispatch. Each command lives in its own module.
+
+mod chat;
+
+use crate::bench;
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "tunelings",
+    version,
+    about = "Learn fine-tuning by doing it: LoRA, DoRA, PiSSA, QLoRA on a small Qwen, in your terminal."
+)]
+pub struct Cli {
+    /// Compute threads (default: every logical CPU, or RAYON_NUM_THREADS).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Chat with a model (interactive unless --prompt is given).
+    Chat(chat::ChatArgs),
+    /// Continue a raw text prompt, without the chat template.
+    Generate(chat::GenerateArgs),
+    /// Check that this machine is ready for the course.
+    Doctor(DoctorArgs),
+    /// Measure speed and memory; prints JSON lines.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct DoctorArgs {
+    /// Model folder or hub id to check (default: the embedded nano-qwen).
+    #[arg(long)]
+    model: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Prefill and decode tokens/s and peak RSS of the forward pass.
+    Forward {
+        /// Random-weight shapes to measure, in order.
+        #[arg(long, value_enum, num_args = 1.., default_values = ["tiny", "qwen2.5-0.5b"])]
+        shape: Vec<bench::forward::Shape>,
+        /// Measure this model folder or hub id instead of random shapes.
+        #[arg(long)]
+        model: Option<String>,
+        /// Prompt tokens for the prefill.
+        #[arg(long, default_value_t = 128)]
+        prefill: usize,
+        /// Tokens decoded one at a time with the KV cache.
+        #[arg(long, default_value_t = 32)]
+        decode: usize,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::threads::init(cli.threads);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Chat(args) => chat::chat(args)?,
+        Command::Generate(args) => chat::generate(args)?,
+        Command::Doctor(args) => {
+            let report = crate::doctor::run(args.model.as_deref());
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            if report.failed() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Bench(BenchCommand::Forward {
+            shape,
+            model,
+            prefill,
+            decode,
+        }) => {
+            let opts = bench::forward::Options { prefill, decode };
+            match model {
+                Some(m) => bench::forward::run_checkpoint(&m, &opts)?,
+                None => bench::forward::run_shapes(&shape, &opts)?,
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,13 @@
+//! tunelings: a fine-tuning course in the terminal, and the engine it runs on.
+
+pub mod bench;
+pub mod chat;
+pub mod checkpoint;
+pub mod cli;
+pub mod doctor;
+pub mod generate;
+pub mod hub;
+pub mod memory;
+pub mod model;
+pub mod threads;
+pub mod tokenizer;

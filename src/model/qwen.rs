@@ -1,0 +1,427 @@
+//! The Qwen2 / Qwen3 decoder: embeddings, pre-norm blocks of grouped-query
+//! attention and a SwiGLU MLP, final norm, (tied) lm_head.
+
+use super::config::QwenConfig;
+use super::kv_cache::KvCache;
+use super::linear::{base_matmul, AdapterLinear};
+use super::ops::{softmax_last_dim, Kernels, Positions, RmsNorm, Rotary};
+use super::weights::WeightSource;
+use anyhow::{bail, Result};
+use candle_core::{DType, Device, Tensor};
+
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub q_proj: AdapterLinear,
+    pub k_proj: AdapterLinear,
+    pub v_proj: AdapterLinear,
+    pub o_proj: AdapterLinear,
+    /// Qwen3 only: RMSNorm over each head's q and k.
+    pub q_norm: Option<RmsNorm>,
+    pub k_norm: Option<RmsNorm>,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    pub gate_proj: AdapterLinear,
+    pub up_proj: AdapterLinear,
+    pub down_proj: AdapterLinear,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecoderLayer {
+    pub input_layernorm: RmsNorm,
+    pub self_attn: Attention,
+    pub post_attention_layernorm: RmsNorm,
+    pub mlp: Mlp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Qwen {
+    cfg: QwenConfig,
+    embed_tokens: Tensor,
+    pub layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    /// `None` when tied to `embed_tokens`.
+    lm_head: Option<AdapterLinear>,
+    rotary: Rotary,
+    kernels: Kernels,
+    dtype: DType,
+}
+
+/// Which keys each query may attend to.
+#[derive(Debug, Clone)]
+pub enum AttentionMask {
+    /// Causal over the cache plus the new tokens.
+    Causal,
+    /// A precomputed additive mask, (b, 1, t, keys): 0 to attend, -inf not to.
+    Additive(Tensor),
+}
+
+struct Loader<'a> {
+    src: &'a dyn WeightSource,
+    dtype: DType,
+}
+
+impl Loader<'_> {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.src.tensor(name, shape, self.dtype)
+    }
+
+    fn linear(&self, prefix: &str, in_f: usize, out_f: usize, bias: bool) -> Result<AdapterLinear> {
+        let w = self.get(&format!("{prefix}.weight"), &[out_f, in_f])?;
+        let b = if bias {
+            Some(self.get(&format!("{prefix}.bias"), &[out_f])?)
+        } else {
+            None
+        };
+        Ok(AdapterLinear::new(w, b))
+    }
+
+    fn norm(&self, prefix: &str, dim: usize, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm::new(self.get(&format!("{prefix}.weight"), &[dim])?, eps))
+    }
+}
+
+impl Attention {
+    fn load(ld: &Loader, cfg: &QwenConfig, p: &str) -> Result<Self> {
+        let (h, hd) = (cfg.hidden_size, cfg.head_dim());
+        let (q, kv) = (cfg.num_attention_heads * hd, cfg.num_key_value_heads * hd);
+        let (qkv_bias, eps) = (cfg.qkv_bias(), cfg.rms_norm_eps);
+        let qk_norm = |n: &str| -> Result<Option<RmsNorm>> {
+            Ok(if cfg.has_qk_norm() {
+                Some(ld.norm(&format!("{p}.{n}"), hd, eps)?)
+            } else {
+                None
+            })
+        };
+        Ok(Self {
+            q_proj: ld.linear(&format!("{p}.q_proj"), h, q, qkv_bias)?,
+            k_proj: ld.linear(&format!("{p}.k_proj"), h, kv, qkv_bias)?,
+            v_proj: ld.linear(&format!("{p}.v_proj"), h, kv, qkv_bias)?,
+            o_proj: ld.linear(&format!("{p}.o_proj"), q, h, cfg.o_bias())?,
+            q_norm: qk_norm("q_norm")?,
+            k_norm: qk_norm("k_norm")?,
+            num_heads: cfg.num_attention_heads,
+            num_kv_heads: cfg.num_key_value_heads,
+            head_dim: hd,
+        })
+    }
+
+    fn heads(&self, x: Tensor, n: usize, norm: Option<&RmsNorm>, kernels: Kernels) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let x = x.reshape((b, t, n, self.head_dim))?;
+        let x = match norm {
+            Some(norm) => norm.forward(&x, kernels)?,
+            None => x,
+        };
+        Ok(x.transpose(1, 2)?.contiguous()?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &self,
+        x: &Tensor,
+        rotary: &Rotary,
+        positions: &Positions,
+        mask: Option<&Tensor>,
+        cache: Option<(&mut KvCache, usize)>,
+        kernels: Kernels,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let q = self.heads(
+            self.q_proj.forward(x)?,
+            self.num_heads,
+            self.q_norm.as_ref(),
+            kernels,
+        )?;
+        let k = self.heads(
+            self.k_proj.forward(x)?,
+            self.num_kv_heads,
+            self.k_norm.as_ref(),
+            kernels,
+        )?;
+        let v = self.heads(self.v_proj.forward(x)?, self.num_kv_heads, None, kernels)?;
+        let q = rotary.apply(&q, positions, kernels)?;
+        let k = rotary.apply(&k, positions, kernels)?;
+        let (k, v) = match cache {
+            Some((cache, layer)) => cache.append(layer, &k, &v)?,
+            None => (k, v),
+        };
+        let groups = self.num_heads / self.num_kv_heads;
+        let (k, v) = (repeat_kv(&k, groups)?, repeat_kv(&v, groups)?);
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let probs = softmax_last_dim(&scores, kernels)?;
+        let out = probs.matmul(&v)?;
+        let out = out
+            .transpose(1, 2)?
+            .reshape((b, t, self.num_heads * self.head_dim))?;
+        Ok(self.o_proj.forward(&out)?)
+    }
+}
+
+/// (b, kv_heads, t, d) → (b, kv_heads·groups, t, d), each kv head repeated in place.
+fn repeat_kv(x: &Tensor, groups: usize) -> candle_core::Result<Tensor> {
+    if groups == 1 {
+        return Ok(x.clone());
+    }
+    let (b, h, t, d) = x.dims4()?;
+    x.unsqueeze(2)?
+        .broadcast_as((b, h, groups, t, d))?
+        .contiguous()?
+        .reshape((b, h * groups, t, d))
+}
+
+impl Mlp {
+    fn load(ld: &Loader, cfg: &QwenConfig, p: &str) -> Result<Self> {
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        Ok(Self {
+            gate_proj: ld.linear(&format!("{p}.gate_proj"), h, i, false)?,
+            up_proj: ld.linear(&format!("{p}.up_proj"), h, i, false)?,
+            down_proj: ld.linear(&format!("{p}.down_proj"), i, h, false)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gate = candle_nn::ops::silu(&self.gate_proj.forward(x)?)?;
+        let up = self.up_proj.forward(x)?;
+        Ok(self.down_proj.forward(&(gate * up)?)?)
+    }
+}
+
+impl DecoderLayer {
+    fn load(ld: &Loader, cfg: &QwenConfig, p: &str) -> Result<Self> {
+        let (h, eps) = (cfg.hidden_size, cfg.rms_norm_eps);
+        Ok(Self {
+            input_layernorm: ld.norm(&format!("{p}.input_layernorm"), h, eps)?,
+            self_attn: Attention::load(ld, cfg, &format!("{p}.self_attn"))?,
+            post_attention_layernorm: ld.norm(&format!("{p}.post_attention_layernorm"), h, eps)?,
+            mlp: Mlp::load(ld, cfg, &format!("{p}.mlp"))?,
+        })
+    }
+}
+
+impl Qwen {
+    /// Builds the decoder from `src`, converting every tensor to `dtype`
+    /// (F32 for real work, F64 for gradient checks).
+    pub fn load(cfg: &QwenConfig, src: &dyn WeightSource, dtype: DType) -> Result<Self> {
+        cfg.validate()?;
+        let ld = Loader { src, dtype };
+        let (v, h) = (cfg.vocab_size, cfg.hidden_size);
+        let embed_tokens = ld.get("model.embed_tokens.weight", &[v, h])?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|l| DecoderLayer::load(&ld, cfg, &format!("model.layers.{l}")))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = ld.norm("model.norm", h, cfg.rms_norm_eps)?;
+        let lm_head = if cfg.tie_word_embeddings {
+            None
+        } else {
+            Some(ld.linear("lm_head", h, v, false)?)
+        };
+        let rotary = Rotary::new(
+            cfg.head_dim(),
+            cfg.max_position_embeddings,
+            cfg.rope_theta()?,
+            dtype,
+            &Device::Cpu,
+        )?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            rotary,
+            kernels: Kernels::Differentiable,
+            dtype,
+        })
+    }
+
+    pub fn config(&self) -> &QwenConfig {
+        &self.cfg
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
+    /// Fused kernels for generation; differentiable ones (the default) for training.
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+    }
+
+    /// ids: (b, t) u32 → embeddings (b, t, hidden).
+    pub fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let flat = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?;
+        Ok(flat.reshape((b, t, self.cfg.hidden_size))?)
+    }
+
+    /// Runs the blocks on embeddings (b, t, hidden) and returns the final-normed
+    /// hidden states. With a cache, the new tokens follow what it holds.
+    pub fn hidden_states(
+        &self,
+        embeds: &Tensor,
+        positions: &Positions,
+        mask: &AttentionMask,
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let (b, t, _) = embeds.dims3()?;
+        let past = cache.as_ref().map_or(0, |c| c.seq_len());
+        let last_pos = match positions {
+            Positions::Contiguous { start } => start + t,
+            Positions::Explicit(_) => t,
+        };
+        if last_pos > self.rotary.max_positions() {
+            bail!(
+                "sequence of {last_pos} tokens exceeds max_position_embeddings ({})",
+                self.rotary.max_positions()
+            );
+        }
+        let mask = match mask {
+            AttentionMask::Causal if t > 1 => Some(causal_mask(b, t, past, self.dtype)?),
+            AttentionMask::Causal => None,
+            AttentionMask::Additive(m) => Some(m.clone()),
+        };
+        let mut x = embeds.clone();
+        for (l, layer) in self.layers.iter().enumerate() {
+            let h = layer.input_layernorm.forward(&x, self.kernels)?;
+            let c = cache.as_deref_mut().map(|c| (c, l));
+            let h = layer
+                .self_attn
+                .forward(&h, &self.rotary, positions, mask.as_ref(), c, self.kernels)?;
+            x = (x + h)?;
+            let h = layer.post_attention_layernorm.forward(&x, self.kernels)?;
+            x = (x + layer.mlp.forward(&h)?)?;
+        }
+        if let Some(c) = cache {
+            c.advance(t);
+        }
+        Ok(self.norm.forward(&x, self.kernels)?)
+    }
+
+    /// Hidden states (..., hidden) → logits (..., vocab).
+    pub fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(match &self.lm_head {
+            Some(head) => head.forward(hidden)?,
+            None => base_matmul(hidden, &self.embed_tokens)?,
+        })
+    }
+
+    /// Causal forward of ids (b, t) → logits (b, t, vocab). With a cache, the
+    /// ids continue the cached sequence.
+    pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let start = cache.as_ref().map_or(0, |c| c.seq_len());
+        let h = self.hidden_states(
+            &self.embed(ids)?,
+            &Positions::Contiguous { start },
+            &AttentionMask::Causal,
+            cache,
+        )?;
+        self.lm_head(&h)
+    }
+
+    /// Logits only at the chosen flat positions of hidden (b, t, hidden):
+    /// `index` holds row·t + col for each wanted token → (n, vocab). Saves
+    /// the vocab-wide matmul where no loss or sample is needed.
+    pub fn logits_at(&self, hidden: &Tensor, index: &Tensor) -> Result<Tensor> {
+        let (b, t, h) = hidden.dims3()?;
+        let rows = hidden.reshape((b * t, h))?.index_select(index, 0)?;
+        self.lm_head(&rows)
+    }
+
+    /// Logits of the last position of every row → (b, vocab).
+    pub fn last_logits(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let start = cache.as_ref().map_or(0, |c| c.seq_len());
+        let h = self.hidden_states(
+            &self.embed(ids)?,
+            &Positions::Contiguous { start },
+            &AttentionMask::Causal,
+            cache,
+        )?;
+        let t = h.dim(1)?;
+        self.lm_head(&h.narrow(1, t - 1, 1)?.squeeze(1)?)
+    }
+
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.cfg.num_hidden_layers)
+    }
+
+    /// Every parameter with its HF name, mutably: for making them trainable,
+    /// saving, or swapping in new values.
+    pub fn visit_params_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor) -> Result<()>) -> Result<()> {
+        f("model.embed_tokens.weight", &mut self.embed_tokens)?;
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            let p = format!("model.layers.{l}");
+            f(
+                &format!("{p}.input_layernorm.weight"),
+                layer.input_layernorm.weight_mut(),
+            )?;
+            f(
+                &format!("{p}.post_attention_layernorm.weight"),
+                layer.post_attention_layernorm.weight_mut(),
+            )?;
+            let a = &mut layer.self_attn;
+            for (name, lin) in [
+                ("q_proj", &mut a.q_proj),
+                ("k_proj", &mut a.k_proj),
+                ("v_proj", &mut a.v_proj),
+                ("o_proj", &mut a.o_proj),
+            ] {
+                visit_linear(&format!("{p}.self_attn.{name}"), lin, f)?;
+            }
+            if let Some(n) = a.q_norm.as_mut() {
+                f(&format!("{p}.self_attn.q_norm.weight"), n.weight_mut())?;
+            }
+            if let Some(n) = a.k_norm.as_mut() {
+                f(&format!("{p}.self_attn.k_norm.weight"), n.weight_mut())?;
+            }
+            let m = &mut layer.mlp;
+            for (name, lin) in [
+                ("gate_proj", &mut m.gate_proj),
+                ("up_proj", &mut m.up_proj),
+                ("down_proj", &mut m.down_proj),
+            ] {
+                visit_linear(&format!("{p}.mlp.{name}"), lin, f)?;
+            }
+        }
+        f("model.norm.weight", self.norm.weight_mut())?;
+        if let Some(head) = self.lm_head.as_mut() {
+            visit_linear("lm_head", head, f)?;
+        }
+        Ok(())
+    }
+}
+
+fn visit_linear(
+    prefix: &str,
+    lin: &mut AdapterLinear,
+    f: &mut dyn FnMut(&str, &mut Tensor) -> Result<()>,
+) -> Result<()> {
+    f(&format!("{prefix}.weight"), lin.weight_mut())?;
+    if let Some(b) = lin.bias_mut() {
+        f(&format!("{prefix}.bias"), b)?;
+    }
+    Ok(())
+}
+
+/// Additive causal mask (b, 1, t, past + t): query i sees keys ≤ past + i.
+pub fn causal_mask(b: usize, t: usize, past: usize, dtype: DType) -> Result<Tensor> {
+    let keys = past + t;
+    let data: Vec<f32> = (0..t)
+        .flat_map(|i| (0..keys).map(move |j| if j <= past + i { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
+    let m = Tensor::from_vec(data, (1, 1, t, keys), &Device::Cpu)?.to_dtype(dtype)?;
+    Ok(m.broadcast_as((b, 1, t, keys))?)
+}

@@ -1,0 +1,208 @@
+//! The binary end to end: chat, generate, doctor, and loading through a fake
+//! Hugging Face cache with no network.
+
+mod common;
+
+use common::write_tiny_model;
+use std::path::Path;
+use std::process::{Command, Output};
+use tunelings::model::Family;
+
+fn tunelings(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tunelings"));
+    cmd.args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .env_remove("HF_HUB_CACHE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn chat_with_a_prompt_streams_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(dir.path(), Family::Qwen2, true, 5);
+    let model = dir.path().to_str().unwrap();
+    let out = tunelings(
+        &[
+            "chat",
+            "--model",
+            model,
+            "--prompt",
+            "hi",
+            "--max-tokens",
+            "6",
+            "--temperature",
+            "0",
+            "--stats",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("6 new tokens"), "stats: {stderr}");
+    assert!(
+        !text(&out.stdout).trim_end_matches('\n').is_empty(),
+        "no tokens printed"
+    );
+
+    // Greedy decoding is reproducible.
+    let again = tunelings(
+        &[
+            "chat",
+            "--model",
+            model,
+            "--prompt",
+            "hi",
+            "--max-tokens",
+            "6",
+            "--temperature",
+            "0",
+        ],
+        &[],
+    );
+    assert_eq!(again.stdout, out.stdout);
+}
+
+#[test]
+fn generate_continues_raw_text() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(dir.path(), Family::Qwen3, true, 5);
+    let out = tunelings(
+        &[
+            "generate",
+            "--model",
+            dir.path().to_str().unwrap(),
+            "--prompt",
+            "Once upon",
+            "--max-tokens",
+            "4",
+            "--stats",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("4 new tokens"));
+}
+
+#[test]
+fn doctor_prints_a_readable_report() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(dir.path(), Family::Qwen2, true, 5);
+    let model = dir.path().to_str().unwrap();
+    let out = tunelings(&["doctor", "--model", model], &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for part in [
+        "tunelings doctor",
+        "cpu",
+        "threads",
+        "memory",
+        "hf cache",
+        "model",
+        "Qwen2",
+        "generation",
+        "tokens/s",
+    ] {
+        assert!(stdout.contains(part), "report lacks {part:?}:\n{stdout}");
+    }
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+
+    let json = tunelings(&["doctor", "--model", model, "--json"], &[]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("doctor --json prints JSON");
+    assert!(report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["level"] != "fail"));
+}
+
+#[test]
+fn doctor_fails_clearly_on_a_bad_model() {
+    let out = tunelings(&["doctor", "--model", "/nonexistent/model"], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).contains("FAIL"));
+}
+
+/// Lays out `model` as huggingface_hub caches it: blobs, a snapshot of
+/// symlinks, and refs/main.
+fn fake_hf_cache(home: &Path, repo_id: &str, model: &Path) {
+    let repo = home
+        .join("hub")
+        .join(format!("models--{}", repo_id.replace('/', "--")));
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let (blobs, snapshot) = (repo.join("blobs"), repo.join("snapshots").join(commit));
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    for (i, entry) in std::fs::read_dir(model).unwrap().enumerate() {
+        let entry = entry.unwrap();
+        let blob = format!("{i:040x}");
+        std::fs::copy(entry.path(), blobs.join(&blob)).unwrap();
+        std::os::unix::fs::symlink(format!("../../blobs/{blob}"), snapshot.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn hub_ids_load_from_the_local_cache_offline() {
+    let model = tempfile::tempdir().unwrap();
+    write_tiny_model(model.path(), Family::Qwen2, true, 9);
+    let home = tempfile::tempdir().unwrap();
+    fake_hf_cache(home.path(), "tunelings/tiny-test", model.path());
+
+    let hub = tunelings(
+        &[
+            "generate",
+            "--model",
+            "tunelings/tiny-test",
+            "--prompt",
+            "abc",
+            "--max-tokens",
+            "5",
+            "--temperature",
+            "0",
+        ],
+        &[("HF_HOME", home.path())],
+    );
+    assert!(hub.status.success(), "stderr: {}", text(&hub.stderr));
+    let local = tunelings(
+        &[
+            "generate",
+            "--model",
+            model.path().to_str().unwrap(),
+            "--prompt",
+            "abc",
+            "--max-tokens",
+            "5",
+            "--temperature",
+            "0",
+        ],
+        &[],
+    );
+    assert_eq!(hub.stdout, local.stdout, "the cached snapshot is the same model");
+
+    let missing = tunelings(
+        &["chat", "--model", "Qwen/Qwen2.5-0.5B-Instruct", "--prompt", "hi"],
+        &[("HF_HOME", home.path())],
+    );
+    assert!(!missing.status.success());
+    let err = text(&missing.stderr);
+    for part in [
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        "HF_HUB_OFFLINE",
+        "huggingface-cli download",
+        "nano-qwen",
+    ] {
+        assert!(err.contains(part), "error lacks {part:?}: {err}");
+    }
+    assert!(
+        err.starts_with("error: ") && err.matches("error").count() == 1,
+        "one clear error: {err}"
+    );
+}

@@ -1,0 +1,52 @@
+//! Tiny random models written as HF folders, shared by the integration tests.
+#![allow(dead_code)]
+
+use candle_core::Tensor;
+use std::collections::HashMap;
+use std::path::Path;
+use tunelings::checkpoint::write_model_dir;
+use tunelings::model::random::random_weights;
+use tunelings::model::{Family, QwenConfig};
+use tunelings::tokenizer::byte_level;
+
+/// A tiny config over the 259-token byte-level tokenizer.
+pub fn tiny_config(family: Family, tied: bool) -> QwenConfig {
+    let mut cfg = QwenConfig::tiny(family, 272);
+    cfg.tie_word_embeddings = tied;
+    cfg
+}
+
+pub fn tiny_weights(cfg: &QwenConfig, seed: u64) -> HashMap<String, Tensor> {
+    // Large enough weights that logits differ clearly between positions.
+    random_weights(cfg, seed, 0.2).unwrap()
+}
+
+/// Writes a tiny random model folder into `dir` and returns its config.
+pub fn write_tiny_model(dir: &Path, family: Family, tied: bool, seed: u64) -> QwenConfig {
+    let cfg = tiny_config(family, tied);
+    let tok = byte_level(vec![]).unwrap();
+    write_model_dir(
+        dir,
+        &cfg,
+        &tiny_weights(&cfg, seed),
+        &tok,
+        Some("You are a tiny test model."),
+    )
+    .unwrap();
+    cfg
+}
+
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_dtype(candle_core::DType::F32)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
