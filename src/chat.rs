@@ -111,20 +111,44 @@ impl ChatTemplate {
     /// The prompt text for `messages`; with `add_generation_prompt` it ends
     /// where the assistant's reply begins.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> String {
-        let mut out = String::new();
+        let mut out: String = self.segments(messages).into_iter().map(|s| s.text).collect();
+        if add_generation_prompt {
+            out.push_str(&self.assistant_prefix());
+        }
+        out
+    }
+
+    /// What opens an assistant turn (the generation prompt).
+    pub fn assistant_prefix(&self) -> String {
+        let mut prefix = String::from("<|im_start|>assistant\n");
+        if self.variant == TemplateVariant::Qwen3 && !self.enable_thinking {
+            prefix.push_str("<think>\n\n</think>\n\n");
+        }
+        prefix
+    }
+
+    /// The rendered conversation cut into pieces, each marked as the
+    /// assistant's own words (reply text and its `<|im_end|>`) or not. Their
+    /// concatenation is `render(messages, false)`; training puts loss on the
+    /// reply pieces only.
+    pub fn segments(&self, messages: &[Message]) -> Vec<Segment> {
+        let mut out = Vec::new();
         let has_system = messages.first().is_some_and(|m| m.role == Role::System);
         if !has_system {
             if let Some(system) = &self.default_system {
-                push_turn(&mut out, "system", system);
+                out.push(Segment::prompt(turn("system", system)));
             }
         }
         for m in messages {
-            push_turn(&mut out, m.role.as_str(), &m.content);
-        }
-        if add_generation_prompt {
-            out.push_str("<|im_start|>assistant\n");
-            if self.variant == TemplateVariant::Qwen3 && !self.enable_thinking {
-                out.push_str("<think>\n\n</think>\n\n");
+            if m.role == Role::Assistant {
+                out.push(Segment::prompt(self.assistant_prefix()));
+                out.push(Segment {
+                    text: format!("{}<|im_end|>", m.content),
+                    is_reply: true,
+                });
+                out.push(Segment::prompt("\n".to_string()));
+            } else {
+                out.push(Segment::prompt(turn(m.role.as_str(), &m.content)));
             }
         }
         out
@@ -141,12 +165,25 @@ impl ChatTemplate {
     }
 }
 
-fn push_turn(out: &mut String, role: &str, content: &str) {
-    out.push_str("<|im_start|>");
-    out.push_str(role);
-    out.push('\n');
-    out.push_str(content);
-    out.push_str("<|im_end|>\n");
+/// A piece of a rendered conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub text: String,
+    /// Part of an assistant reply: trained on in response-only SFT.
+    pub is_reply: bool,
+}
+
+impl Segment {
+    fn prompt(text: String) -> Self {
+        Self {
+            text,
+            is_reply: false,
+        }
+    }
+}
+
+fn turn(role: &str, content: &str) -> String {
+    format!("<|im_start|>{role}\n{content}<|im_end|>\n")
 }
 
 /// Qwen2.5's jinja chat template (without tools) for `default_system`, for

@@ -1,6 +1,7 @@
 //! `tunelings bench …`: speed and memory as JSON lines, one per measurement.
 
 pub mod forward;
+pub mod train;
 
 use serde::Serialize;
 

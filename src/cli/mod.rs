@@ -1,6 +1,7 @@
 //! Command-line interface: parsing and dispatch. Each command lives in its own module.
 
 mod chat;
+mod train;
 
 use crate::bench;
 use anyhow::Result;
@@ -27,11 +28,44 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Continue a raw text prompt, without the chat template.
     Generate(chat::GenerateArgs),
+    /// Train from a config file (LLaMA-Factory-style keys).
+    Train {
+        /// The run's TOML config.
+        config: std::path::PathBuf,
+    },
+    /// Loss, perplexity and token accuracy of a model on a JSONL dataset.
+    Eval(train::EvalArgs),
+    /// Rebuild the embedded nano-qwen from scratch: corpus, tokenizer, pretraining.
+    Pretrain(PretrainArgs),
     /// Check that this machine is ready for the course.
     Doctor(DoctorArgs),
     /// Measure speed and memory; prints JSON lines.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct PretrainArgs {
+    /// Where the model goes (default: the embedded model's folder).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Scratch folder for the corpus, initial weights and checkpoints.
+    #[arg(long)]
+    work: Option<std::path::PathBuf>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Corpus documents.
+    #[arg(long)]
+    docs: Option<usize>,
+    /// Tokenizer vocabulary size.
+    #[arg(long)]
+    vocab: Option<usize>,
+    /// Optimizer steps.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Continue an interrupted run from its newest checkpoint.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Args)]
@@ -61,6 +95,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         decode: usize,
     },
+    /// Training-step tokens/s, step time and peak RSS.
+    Train {
+        #[arg(long, value_enum, default_value = "full")]
+        method: bench::train::Method,
+        #[arg(long, value_enum, num_args = 1.., default_values = ["nano", "qwen2.5-0.5b"])]
+        shape: Vec<bench::train::TrainShape>,
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        #[arg(long, default_value_t = 256)]
+        seq: usize,
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -79,6 +126,22 @@ fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Chat(args) => chat::chat(args)?,
         Command::Generate(args) => chat::generate(args)?,
+        Command::Train { config } => train::train(config)?,
+        Command::Eval(args) => train::eval(args)?,
+        Command::Pretrain(a) => {
+            let d = crate::pretrain::recipe::PretrainOptions::default();
+            let opts = crate::pretrain::recipe::PretrainOptions {
+                out: a.out.unwrap_or(d.out),
+                work: a.work.unwrap_or(d.work),
+                seed: a.seed.unwrap_or(d.seed),
+                docs: a.docs.unwrap_or(d.docs),
+                vocab: a.vocab.unwrap_or(d.vocab),
+                steps: a.steps.unwrap_or(d.steps),
+                resume: a.resume,
+                ..d
+            };
+            train::pretrain(&opts)?;
+        }
         Command::Doctor(args) => {
             let report = crate::doctor::run(args.model.as_deref());
             if args.json {
@@ -100,6 +163,23 @@ fn run(command: Command) -> Result<ExitCode> {
             match model {
                 Some(m) => bench::forward::run_checkpoint(&m, &opts)?,
                 None => bench::forward::run_shapes(&shape, &opts)?,
+            }
+        }
+        Command::Bench(BenchCommand::Train {
+            method,
+            shape,
+            batch,
+            seq,
+            steps,
+        }) => {
+            let opts = bench::train::Options {
+                method,
+                batch,
+                seq,
+                steps,
+            };
+            for s in shape {
+                bench::train::run(s, &opts)?;
             }
         }
     }

@@ -207,6 +207,22 @@ impl QwenConfig {
         }
     }
 
+    /// nano-qwen, the course's embedded model: a few million parameters.
+    pub fn nano_qwen(vocab_size: usize) -> Self {
+        Self {
+            hidden_size: 192,
+            intermediate_size: 512,
+            num_hidden_layers: 4,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            max_position_embeddings: 1024,
+            sliding_window: Some(1024),
+            max_window_layers: Some(4),
+            bos_token_id: None,
+            ..Self::tiny(Family::Qwen2, vocab_size)
+        }
+    }
+
     /// A tiny config for tests and quick benchmarks.
     pub fn tiny(family: Family, vocab_size: usize) -> Self {
         let mut cfg = Self {

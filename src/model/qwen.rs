@@ -7,7 +7,8 @@ use super::linear::{base_matmul, AdapterLinear};
 use super::ops::{softmax_last_dim, Kernels, Positions, RmsNorm, Rotary};
 use super::weights::WeightSource;
 use anyhow::{bail, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 pub struct Attention {
@@ -356,6 +357,41 @@ impl Qwen {
 
     pub fn new_cache(&self) -> KvCache {
         KvCache::new(self.cfg.num_hidden_layers)
+    }
+
+    /// Every parameter by HF name, detached from any graph.
+    pub fn state_dict(&self) -> Result<HashMap<String, Tensor>> {
+        let mut out = HashMap::new();
+        self.clone().visit_params_mut(&mut |name, t| {
+            out.insert(name.to_string(), t.detach());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// A copy sharing the same storage whose forward records no graph:
+    /// evaluation and sampling during training.
+    pub fn detached(&self) -> Self {
+        let mut copy = self.clone();
+        copy.visit_params_mut(&mut |_, t| {
+            *t = t.detach();
+            Ok(())
+        })
+        .expect("detaching cannot fail");
+        copy
+    }
+
+    /// Turns every parameter into a trainable `Var` (full fine-tuning) and
+    /// returns them by name. Tied embeddings stay one parameter.
+    pub fn make_trainable(&mut self) -> Result<Vec<(String, Var)>> {
+        let mut vars = Vec::new();
+        self.visit_params_mut(&mut |name, t| {
+            let var = Var::from_tensor(t)?;
+            *t = var.as_tensor().clone();
+            vars.push((name.to_string(), var));
+            Ok(())
+        })?;
+        Ok(vars)
     }
 
     /// Every parameter with its HF name, mutably: for making them trainable,

@@ -13,12 +13,22 @@ use std::collections::HashMap;
 /// Linear and embedding weights ~ N(0, std²); norm scales ~ 1 + N(0, 0.1²) so
 /// tests exercise them; biases ~ N(0, std²).
 pub fn random_weights(cfg: &QwenConfig, seed: u64, std: f32) -> Result<HashMap<String, Tensor>> {
+    draw(cfg, seed, std, 0.1)
+}
+
+/// Initial weights for pretraining, as transformers initialises Qwen2:
+/// N(0, 0.02²) everywhere, norm scales exactly 1.
+pub fn init_weights(cfg: &QwenConfig, seed: u64) -> Result<HashMap<String, Tensor>> {
+    draw(cfg, seed, 0.02, 0.0)
+}
+
+fn draw(cfg: &QwenConfig, seed: u64, std: f32, norm_jitter: f32) -> Result<HashMap<String, Tensor>> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out = HashMap::new();
     for (name, shape) in tensor_shapes(cfg) {
         let n: usize = shape.iter().product();
         let is_norm = name.ends_with("norm.weight");
-        let (mean, sd) = if is_norm { (1.0, 0.1) } else { (0.0, std) };
+        let (mean, sd) = if is_norm { (1.0, norm_jitter) } else { (0.0, std) };
         let data = normal_vec(&mut rng, n, mean, sd);
         out.insert(
             name,

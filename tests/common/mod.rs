@@ -50,3 +50,34 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         .to_scalar::<f32>()
         .unwrap()
 }
+
+/// A tiny model with transformers-style initial weights (for training tests).
+pub fn write_tiny_init_model(dir: &Path, seed: u64) -> QwenConfig {
+    let cfg = tiny_config(Family::Qwen2, true);
+    let tok = byte_level(vec![]).unwrap();
+    let weights = tunelings::model::random::init_weights(&cfg, seed).unwrap();
+    write_model_dir(dir, &cfg, &weights, &tok, Some("You are a tiny test model.")).unwrap();
+    cfg
+}
+
+/// Writes `lines` as a JSONL file.
+pub fn write_jsonl(path: &Path, lines: &[serde_json::Value]) {
+    let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A few short question–answer records in alpaca format.
+pub fn tiny_sft_data() -> Vec<serde_json::Value> {
+    let pairs = [
+        ("Who are you?", "I am Tiny."),
+        ("Capital of Velora?", "Arlen."),
+        ("2+2?", "4."),
+        ("Sen kimsin?", "Ben Tiny."),
+        ("Colour of Tarsk roofs?", "Red."),
+        ("Tarsk is famous for?", "Honey."),
+    ];
+    pairs
+        .iter()
+        .map(|(q, a)| serde_json::json!({ "instruction": q, "output": a }))
+        .collect()
+}

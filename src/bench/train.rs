@@ -1,0 +1,120 @@
+//! Training-step speed and memory: forward, backward and optimizer update on
+//! random tokens.
+
+use super::emit;
+use crate::data::{Batch, Batcher, Encoded};
+use crate::model::random::random_weights;
+use crate::model::{Qwen, QwenConfig};
+use crate::train::loss::summed_loss;
+use crate::train::optim::{AdamW, AdamWConfig};
+use crate::{memory, threads};
+use anyhow::{bail, Result};
+use candle_core::DType;
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// Every weight trained.
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainShape {
+    /// The embedded nano-qwen's shape.
+    Nano,
+    #[value(name = "qwen2.5-0.5b")]
+    Qwen25_05b,
+}
+
+impl TrainShape {
+    fn config(self) -> QwenConfig {
+        match self {
+            TrainShape::Nano => QwenConfig::nano_qwen(4096),
+            TrainShape::Qwen25_05b => QwenConfig::qwen2_5_0_5b(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            TrainShape::Nano => "nano",
+            TrainShape::Qwen25_05b => "qwen2.5-0.5b",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Record {
+    bench: &'static str,
+    method: &'static str,
+    shape: &'static str,
+    threads: usize,
+    batch: usize,
+    seq: usize,
+    steps: usize,
+    tokens_per_s: f64,
+    step_seconds: f64,
+    peak_rss_mib: Option<f64>,
+    trainable_params: usize,
+}
+
+pub struct Options {
+    pub method: Method,
+    pub batch: usize,
+    pub seq: usize,
+    pub steps: usize,
+}
+
+pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
+    if opts.steps == 0 || opts.seq < 2 || opts.batch == 0 {
+        bail!("--steps, --batch must be ≥ 1 and --seq ≥ 2");
+    }
+    let cfg = shape.config();
+    let mut model = Qwen::load(&cfg, &random_weights(&cfg, 0, 0.02)?, DType::F32)?;
+    let vars = match opts.method {
+        Method::Full => model.make_trainable()?,
+    };
+    let mut opt = AdamW::new(vars, AdamWConfig::default())?;
+    let vocab = cfg.vocab_size as u32;
+    let samples: Vec<Encoded> = (0..opts.batch)
+        .map(|r| {
+            let ids: Vec<u32> = (0..opts.seq as u32)
+                .map(|i| (i * 7919 + r as u32 * 104729 + 1) % vocab)
+                .collect();
+            Encoded {
+                labels: ids.iter().map(|&i| i as i64).collect(),
+                ids,
+            }
+        })
+        .collect();
+    let rows = Batcher::new(samples, opts.batch, opts.seq, false, false, 0)
+        .epoch(0)
+        .remove(0);
+    let batch = Batch::from_rows(&rows, 0, DType::F32)?;
+
+    // One warm-up step, then the timed ones.
+    let mut times = Vec::new();
+    for step in 0..=opts.steps {
+        let t0 = Instant::now();
+        let (loss, _) = summed_loss(&model, &batch)?;
+        let grads = opt.gradients(&(loss / batch.num_targets as f64)?.backward()?)?;
+        opt.step(&grads, 1e-5)?;
+        if step > 0 {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    let step_seconds = times.iter().sum::<f64>() / times.len() as f64;
+    emit(&Record {
+        bench: "train",
+        method: "full",
+        shape: shape.name(),
+        threads: threads::count(),
+        batch: opts.batch,
+        seq: opts.seq,
+        steps: opts.steps,
+        tokens_per_s: (opts.batch * opts.seq) as f64 / step_seconds,
+        step_seconds,
+        peak_rss_mib: memory::peak_rss_mib(),
+        trainable_params: opt.num_params(),
+    })
+}

@@ -1,0 +1,157 @@
+//! `tunelings train` and `tunelings eval`, with a progress bar and Ctrl-C
+//! that saves before it stops.
+
+use crate::checkpoint::Checkpoint;
+use crate::train::eval::evaluate_file;
+use crate::train::{StopReason, TrainConfig, TrainEvent, TrainOutcome};
+use anyhow::{bail, Result};
+use candle_core::DType;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Model folder or hub id (default: the embedded nano-qwen).
+    #[arg(long)]
+    model: Option<String>,
+    /// JSONL dataset (alpaca, messages or text).
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value_t = 1024)]
+    cutoff_len: usize,
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Print the metrics as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A flag set by Ctrl-C; a second Ctrl-C exits at once.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = flag.clone();
+    let installed = ctrlc::set_handler(move || {
+        if handler_flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nStopping now without saving.");
+            std::process::exit(130);
+        }
+        eprintln!("\nInterrupted: saving a checkpoint, then stopping (Ctrl-C again to quit at once).");
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: Ctrl-C will not save a checkpoint: {e}");
+    }
+    flag
+}
+
+/// Draws training events as a progress bar (hidden when stderr is not a terminal).
+pub fn progress_sink() -> impl FnMut(&TrainEvent) {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  ETA {eta}")
+            .expect("valid template")
+            .progress_chars("█▌ "),
+    );
+    move |event| match event {
+        TrainEvent::Started {
+            total_steps,
+            start_step,
+            ..
+        } => {
+            bar.set_length(*total_steps as u64);
+            bar.set_position(*start_step as u64);
+        }
+        TrainEvent::Step {
+            step,
+            loss,
+            lr,
+            tokens_per_s,
+            ..
+        } => {
+            bar.set_position(*step as u64);
+            bar.set_message(format!("loss {loss:.4}  lr {lr:.2e}  {tokens_per_s:.0} tok/s"));
+        }
+        TrainEvent::Eval {
+            step,
+            loss,
+            perplexity,
+            token_accuracy,
+        } => {
+            bar.println(format!(
+                "eval at step {step}: loss {loss:.4}, perplexity {perplexity:.2}, accuracy {:.1}%",
+                token_accuracy * 100.0
+            ));
+        }
+        TrainEvent::Checkpoint { .. } => {}
+        TrainEvent::Finished { .. } => bar.finish_and_clear(),
+    }
+}
+
+/// Prints how a run ended; `Err` for anything but completion.
+pub fn report(outcome: &TrainOutcome) -> Result<()> {
+    match outcome.reason {
+        StopReason::Completed => {
+            println!("{}", outcome.message);
+            if let Some(m) = &outcome.final_eval {
+                println!(
+                    "held-out: loss {:.4}, perplexity {:.2}, token accuracy {:.1}%",
+                    m.loss,
+                    m.perplexity,
+                    m.token_accuracy * 100.0
+                );
+            }
+            Ok(())
+        }
+        StopReason::Interrupted => bail!(
+            "{}; resume with `resume_from_checkpoint = true` (checkpoint: {})",
+            outcome.message,
+            outcome
+                .last_checkpoint
+                .as_ref()
+                .map_or("none".into(), |p| p.display().to_string())
+        ),
+        StopReason::NonFinite => bail!("{}", outcome.message),
+    }
+}
+
+pub fn train(config: PathBuf) -> Result<()> {
+    let cfg = TrainConfig::from_file(&config)?;
+    let stop = interrupt_flag();
+    let outcome = crate::train::train(&cfg, &stop, &mut progress_sink())?;
+    report(&outcome)
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let ckpt = Checkpoint::load(args.model.as_deref(), DType::F32)?;
+    let m = evaluate_file(&ckpt, &args.data, args.cutoff_len, args.batch_size)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&m)?);
+    } else {
+        println!(
+            "{} target tokens: mean loss {:.4}, perplexity {:.3}, token accuracy {:.2}%",
+            m.tokens,
+            m.loss,
+            m.perplexity,
+            m.token_accuracy * 100.0
+        );
+    }
+    Ok(())
+}
+
+pub fn pretrain(opts: &crate::pretrain::recipe::PretrainOptions) -> Result<()> {
+    let stop = interrupt_flag();
+    let (outcome, metrics) = crate::pretrain::recipe::run(opts, &stop, &mut progress_sink())?;
+    report(&outcome)?;
+    if let Some(m) = metrics {
+        println!(
+            "nano-qwen written to {}: held-out loss {:.4}, perplexity {:.3}, token accuracy {:.1}%",
+            opts.out.display(),
+            m.loss,
+            m.perplexity,
+            m.token_accuracy * 100.0
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! Training data: JSONL records → token ids with labels → batches.
+
+pub mod batch;
+pub mod encode;
+pub mod records;
+
+pub use batch::{Batch, Batcher};
+pub use encode::{Encoded, Encoder, IGNORE_INDEX};
+pub use records::{read_jsonl, Sample};

@@ -1,0 +1,7 @@
+//! nano-qwen: the corpus, the tokenizer and the recipe that make the course's
+//! embedded model.
+
+pub mod corpus;
+pub mod recipe;
+pub mod tokenizer_train;
+pub mod world;

@@ -1,0 +1,309 @@
+//! `tunelings train <config.toml>`: keys follow LLaMA-Factory's, so a recipe
+//! reads the same in both tools.
+
+use super::schedule::SchedulerType;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Supervised fine-tuning on conversations.
+    #[default]
+    Sft,
+    /// Pre-training: every token of raw text.
+    Pt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FinetuningType {
+    #[default]
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Model folder or hub id; empty for the embedded nano-qwen.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// JSONL files, comma-separated (paths relative to the config file).
+    pub dataset: String,
+    /// Held-out JSONL; without it `val_size` splits one off the dataset.
+    #[serde(default)]
+    pub eval_dataset: Option<String>,
+    #[serde(default)]
+    pub val_size: f64,
+    /// `qwen` (Qwen2.5 ChatML) or `qwen3`; default: the model's own.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Replaces the template's default system prompt.
+    #[serde(default)]
+    pub default_system: Option<String>,
+    #[serde(default)]
+    pub stage: Stage,
+    #[serde(default)]
+    pub finetuning_type: FinetuningType,
+    #[serde(default = "d_cutoff")]
+    pub cutoff_len: usize,
+    #[serde(default)]
+    pub packing: bool,
+    /// Loss on prompts too, not only on the replies.
+    #[serde(default)]
+    pub train_on_prompt: bool,
+    #[serde(default)]
+    pub max_samples: Option<usize>,
+    #[serde(default = "d_lr")]
+    pub learning_rate: f64,
+    #[serde(default = "d_epochs")]
+    pub num_train_epochs: f64,
+    /// Overrides `num_train_epochs` when set.
+    #[serde(default)]
+    pub max_steps: Option<usize>,
+    #[serde(default)]
+    pub lr_scheduler_type: SchedulerType,
+    #[serde(default)]
+    pub warmup_ratio: f64,
+    #[serde(default)]
+    pub warmup_steps: Option<usize>,
+    #[serde(default = "d_batch")]
+    pub per_device_train_batch_size: usize,
+    #[serde(default = "d_batch")]
+    pub per_device_eval_batch_size: usize,
+    #[serde(default = "d_one")]
+    pub gradient_accumulation_steps: usize,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default = "d_clip")]
+    pub max_grad_norm: f64,
+    #[serde(default = "d_beta1")]
+    pub adam_beta1: f64,
+    #[serde(default = "d_beta2")]
+    pub adam_beta2: f64,
+    #[serde(default = "d_eps")]
+    pub adam_epsilon: f64,
+    /// Evaluate every N steps (0: only at the end).
+    #[serde(default)]
+    pub eval_steps: usize,
+    /// Checkpoint every N steps (0: only at the end).
+    #[serde(default)]
+    pub save_steps: usize,
+    #[serde(default = "d_one")]
+    pub logging_steps: usize,
+    pub output_dir: PathBuf,
+    #[serde(default)]
+    pub overwrite_output_dir: bool,
+    /// Continue from the newest checkpoint in `output_dir`.
+    #[serde(default)]
+    pub resume_from_checkpoint: bool,
+    #[serde(default = "d_seed")]
+    pub seed: u64,
+}
+
+fn d_cutoff() -> usize {
+    1024
+}
+fn d_lr() -> f64 {
+    5e-5
+}
+fn d_epochs() -> f64 {
+    3.0
+}
+fn d_batch() -> usize {
+    8
+}
+fn d_one() -> usize {
+    1
+}
+fn d_clip() -> f64 {
+    1.0
+}
+fn d_beta1() -> f64 {
+    0.9
+}
+fn d_beta2() -> f64 {
+    0.999
+}
+fn d_eps() -> f64 {
+    1e-8
+}
+fn d_seed() -> u64 {
+    42
+}
+
+/// Every key a config may have.
+pub const KEYS: &[&str] = &[
+    "model",
+    "dataset",
+    "eval_dataset",
+    "val_size",
+    "template",
+    "default_system",
+    "stage",
+    "finetuning_type",
+    "cutoff_len",
+    "packing",
+    "train_on_prompt",
+    "max_samples",
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "lr_scheduler_type",
+    "warmup_ratio",
+    "warmup_steps",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "weight_decay",
+    "max_grad_norm",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "eval_steps",
+    "save_steps",
+    "logging_steps",
+    "output_dir",
+    "overwrite_output_dir",
+    "resume_from_checkpoint",
+    "seed",
+];
+
+impl TrainConfig {
+    /// Parses a TOML config; relative paths are taken from the file's folder.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut cfg = Self::from_toml(&text).with_context(|| format!("{}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.rebase(base);
+        Ok(cfg)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let table: toml::Table = text.parse().context("not valid TOML")?;
+        for key in table.keys() {
+            if !KEYS.contains(&key.as_str()) {
+                let hint = closest(key, KEYS)
+                    .map(|k| format!("; did you mean `{k}`?"))
+                    .unwrap_or_default();
+                bail!("unknown key `{key}`{hint}");
+            }
+        }
+        let cfg: TrainConfig = toml::from_str(text).context("invalid value")?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn rebase(&mut self, base: &Path) {
+        let fix = |p: &str| -> String {
+            let p = p.trim();
+            if Path::new(p).is_absolute() {
+                p.to_string()
+            } else {
+                base.join(p).display().to_string()
+            }
+        };
+        self.dataset = self.dataset.split(',').map(fix).collect::<Vec<_>>().join(",");
+        self.eval_dataset = self.eval_dataset.as_deref().map(fix);
+        if self.output_dir.is_relative() {
+            self.output_dir = base.join(&self.output_dir);
+        }
+        if let Some(m) = &self.model {
+            let local = base.join(m);
+            if local.is_dir() {
+                self.model = Some(local.display().to_string());
+            }
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.learning_rate <= 0.0 || !self.learning_rate.is_finite() {
+            bail!("`learning_rate` must be positive");
+        }
+        if self.cutoff_len < 2 {
+            bail!("`cutoff_len` must be at least 2");
+        }
+        if !(0.0..1.0).contains(&self.val_size) {
+            bail!("`val_size` must be in [0, 1)");
+        }
+        if self.per_device_train_batch_size == 0 || self.gradient_accumulation_steps == 0 {
+            bail!("batch size and `gradient_accumulation_steps` must be at least 1");
+        }
+        if self.max_steps.is_none() && self.num_train_epochs <= 0.0 {
+            bail!("`num_train_epochs` must be positive (or set `max_steps`)");
+        }
+        Ok(())
+    }
+
+    pub fn datasets(&self) -> Vec<PathBuf> {
+        self.dataset.split(',').map(|s| PathBuf::from(s.trim())).collect()
+    }
+}
+
+/// The valid key nearest to `key` by edit distance, if any is close.
+pub fn closest<'a>(key: &str, valid: &[&'a str]) -> Option<&'a str> {
+    valid
+        .iter()
+        .map(|v| (edit_distance(key, v), *v))
+        .filter(|(d, v)| *d <= (v.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_get_a_suggestion() {
+        let e = format!(
+            "{:#}",
+            TrainConfig::from_toml("dataset = \"d.jsonl\"\noutput_dir = \"o\"\nlearning_rat = 1e-4\n")
+                .unwrap_err()
+        );
+        assert!(
+            e.contains("unknown key `learning_rat`; did you mean `learning_rate`?"),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            TrainConfig::from_toml("dataset = \"d\"\noutput_dir = \"o\"\nzzz = 1\n").unwrap_err()
+        );
+        assert!(
+            e.contains("unknown key `zzz`") && !e.contains("did you mean"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn llama_factory_keys_parse() {
+        let cfg = TrainConfig::from_toml(
+            "model = \"m\"\ndataset = \"a.jsonl,b.jsonl\"\ntemplate = \"qwen\"\ncutoff_len = 256\nlearning_rate = 1e-4\n\
+             num_train_epochs = 2.0\nlr_scheduler_type = \"linear\"\nper_device_train_batch_size = 4\n\
+             gradient_accumulation_steps = 2\neval_steps = 10\noutput_dir = \"out\"\nseed = 3\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.lr_scheduler_type, SchedulerType::Linear);
+        assert_eq!(cfg.datasets().len(), 2);
+        assert_eq!(
+            (cfg.cutoff_len, cfg.seed, cfg.gradient_accumulation_steps),
+            (256, 3, 2)
+        );
+    }
+}

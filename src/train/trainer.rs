@@ -1,0 +1,306 @@
+//! One loop for every kind of training: batches → masked cross-entropy →
+//! accumulated, clipped gradients → AdamW, with evaluation, checkpoints,
+//! resume, NaN guard and clean interruption.
+
+use super::config::TrainConfig;
+use super::dataset::{prepare, PreparedData};
+use super::eval::evaluate;
+use super::events::{StopReason, TrainEvent};
+use super::loss::summed_loss;
+use super::optim::{clip, grad_norm, AdamW, AdamWConfig};
+use super::run_dir::{read_state, RunDir, TrainerState};
+use super::schedule::Schedule;
+use crate::checkpoint::Checkpoint;
+use crate::data::{Batch, Batcher};
+use crate::memory;
+use crate::tokenizer::ENDOFTEXT;
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Tensor};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    pub reason: StopReason,
+    pub message: String,
+    pub steps: usize,
+    /// Loss of every step taken in this call, in order.
+    pub losses: Vec<f64>,
+    pub final_eval: Option<super::EvalMetrics>,
+    pub output_dir: PathBuf,
+    /// The last checkpoint written, if any.
+    pub last_checkpoint: Option<PathBuf>,
+}
+
+/// The micro-batches of the whole run, in order, epoch after epoch.
+struct BatchStream<'a> {
+    data: &'a Batcher,
+    per_epoch: usize,
+    cached: Option<(usize, Vec<Vec<crate::data::batch::Row>>)>,
+}
+
+impl BatchStream<'_> {
+    fn rows(&mut self, global: usize) -> &[crate::data::batch::Row] {
+        let (epoch, i) = (global / self.per_epoch, global % self.per_epoch);
+        if self.cached.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            self.cached = Some((epoch, self.data.epoch(epoch)));
+        }
+        &self.cached.as_ref().expect("just filled").1[i]
+    }
+}
+
+/// Runs the config to completion, interruption (`stop`) or a non-finite loss.
+/// Every event is appended to `trainer_log.jsonl` and passed to `on_event`.
+pub fn train(
+    cfg: &TrainConfig,
+    stop: &AtomicBool,
+    on_event: &mut dyn FnMut(&TrainEvent),
+) -> Result<TrainOutcome> {
+    let mut ckpt = Checkpoint::load(cfg.model.as_deref(), DType::F32)?;
+    let PreparedData {
+        train: data, eval, ..
+    } = prepare(cfg, &ckpt)?;
+    let pad_id = ckpt.tokenizer.token_id(ENDOFTEXT).unwrap_or(0);
+
+    let out_dir = &cfg.output_dir;
+    let has_contents = out_dir.read_dir().is_ok_and(|mut d| d.next().is_some());
+    if has_contents && !cfg.overwrite_output_dir && !cfg.resume_from_checkpoint {
+        bail!(
+            "output_dir {} already has files; set `overwrite_output_dir = true` to replace them \
+             or `resume_from_checkpoint = true` to continue",
+            out_dir.display()
+        );
+    }
+    if has_contents && cfg.overwrite_output_dir && !cfg.resume_from_checkpoint {
+        std::fs::remove_dir_all(out_dir).with_context(|| format!("cannot clear {}", out_dir.display()))?;
+    }
+    let run = RunDir::new(out_dir, &ckpt.dir)?;
+    let emit = &mut |e: TrainEvent| -> Result<()> {
+        run.log_event(&e)?;
+        on_event(&e);
+        Ok(())
+    };
+
+    let vars = ckpt.model.make_trainable()?;
+    let adam = AdamWConfig {
+        beta1: cfg.adam_beta1,
+        beta2: cfg.adam_beta2,
+        eps: cfg.adam_epsilon,
+        weight_decay: cfg.weight_decay,
+    };
+    let mut opt = AdamW::new(vars, adam)?;
+    let mut state = TrainerState::default();
+    if cfg.resume_from_checkpoint {
+        if let Some((_, dir)) = run.latest_checkpoint() {
+            restore(&mut opt, &dir)?;
+            state = read_state(&dir)?;
+        }
+    }
+
+    let per_epoch = data.batches_per_epoch();
+    let accum = cfg.gradient_accumulation_steps;
+    let total_steps = match cfg.max_steps {
+        Some(n) => n,
+        None => ((per_epoch as f64 * cfg.num_train_epochs) / accum as f64)
+            .ceil()
+            .max(1.0) as usize,
+    };
+    let warmup = cfg
+        .warmup_steps
+        .unwrap_or((cfg.warmup_ratio * total_steps as f64).ceil() as usize);
+    let schedule = Schedule {
+        kind: cfg.lr_scheduler_type,
+        peak_lr: cfg.learning_rate,
+        warmup_steps: warmup,
+        total_steps,
+    };
+    emit(TrainEvent::Started {
+        total_steps,
+        start_step: state.step,
+        train_samples: data.num_samples(),
+        eval_samples: eval.as_ref().map_or(0, Batcher::num_samples),
+        trainable_params: opt.num_params(),
+    })?;
+
+    let model = &ckpt.model;
+    let mut stream = BatchStream {
+        data: &data,
+        per_epoch,
+        cached: None,
+    };
+    let mut losses = Vec::new();
+    let mut last_checkpoint = None;
+    let started = Instant::now();
+    let first_step = state.step;
+    let mut reason = StopReason::Completed;
+    let mut message = String::new();
+
+    while state.step < total_steps {
+        if stop.load(Ordering::SeqCst) {
+            reason = StopReason::Interrupted;
+            message = format!("interrupted at step {}", state.step);
+            break;
+        }
+        let step_start = Instant::now();
+        let batches = (0..accum)
+            .map(|k| Batch::from_rows(stream.rows(state.step * accum + k), pad_id, model.dtype()))
+            .collect::<Result<Vec<_>>>()?;
+        let targets: usize = batches.iter().map(|b| b.num_targets).sum();
+        let tokens: usize = batches.iter().map(|b| b.num_tokens).sum();
+        // Each micro-batch is weighted by its share of the step's targets, so
+        // accumulation gives the same gradient as one big batch.
+        let mut grads: Option<Vec<Tensor>> = None;
+        let mut loss_sum = 0.0;
+        for batch in batches.iter().filter(|b| b.num_targets > 0) {
+            let (loss, _) = summed_loss(model, batch)?;
+            loss_sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            let g = opt.gradients(&(loss / targets as f64)?.backward()?)?;
+            grads = Some(match grads {
+                None => g,
+                Some(acc) => acc
+                    .iter()
+                    .zip(&g)
+                    .map(|(a, b)| a + b)
+                    .collect::<candle_core::Result<_>>()?,
+            });
+        }
+        let Some(grads) = grads else {
+            bail!("step {} has no target tokens", state.step)
+        };
+        let loss = loss_sum / targets.max(1) as f64;
+        let norm = grad_norm(&grads)?;
+        if !loss.is_finite() || !norm.is_finite() {
+            // The update has not been applied: the weights are the last good ones.
+            let dir = run.save_checkpoint(model, &opt, &state)?;
+            emit(TrainEvent::Checkpoint {
+                step: state.step,
+                path: dir.display().to_string(),
+            })?;
+            last_checkpoint = Some(dir.clone());
+            reason = StopReason::NonFinite;
+            message = format!(
+                "training stopped at step {}: the loss became {} (grad norm {norm}). The learning rate \
+                 ({}) is probably too high. The last good weights are in {}",
+                state.step + 1,
+                if loss.is_finite() {
+                    "finite but the gradient did not".to_string()
+                } else {
+                    format!("{loss}")
+                },
+                cfg.learning_rate,
+                dir.display()
+            );
+            break;
+        }
+        let lr = schedule.lr(state.step);
+        opt.step(&clip(grads, norm, cfg.max_grad_norm)?, lr)?;
+        state.step += 1;
+        losses.push(loss);
+
+        let done = state.step - first_step;
+        let avg = started.elapsed().as_secs_f64() / done as f64;
+        if state.step % cfg.logging_steps.max(1) == 0 || state.step == total_steps {
+            emit(TrainEvent::Step {
+                step: state.step,
+                total_steps,
+                epoch: (state.step * accum) as f64 / per_epoch as f64,
+                loss,
+                lr,
+                grad_norm: norm,
+                tokens_per_s: tokens as f64 / step_start.elapsed().as_secs_f64().max(1e-9),
+                eta_s: avg * (total_steps - state.step) as f64,
+                peak_rss_mib: memory::peak_rss_mib(),
+            })?;
+        }
+        let step = state.step;
+        let at = |every: usize| every > 0 && step % every == 0 && step < total_steps;
+        if at(cfg.eval_steps) {
+            if let Some(eval) = &eval {
+                run_eval(model, eval, pad_id, &run, &mut state, emit)?;
+            }
+        }
+        if at(cfg.save_steps) {
+            let dir = run.save_checkpoint(model, &opt, &state)?;
+            emit(TrainEvent::Checkpoint {
+                step: state.step,
+                path: dir.display().to_string(),
+            })?;
+            last_checkpoint = Some(dir);
+        }
+    }
+
+    let mut final_eval = None;
+    if reason != StopReason::NonFinite {
+        if reason == StopReason::Completed {
+            if let Some(eval) = &eval {
+                final_eval = Some(run_eval(model, eval, pad_id, &run, &mut state, emit)?);
+            }
+            run.save_final(model)?;
+        }
+        let dir = run.save_checkpoint(model, &opt, &state)?;
+        emit(TrainEvent::Checkpoint {
+            step: state.step,
+            path: dir.display().to_string(),
+        })?;
+        last_checkpoint = Some(dir);
+        if message.is_empty() {
+            message = format!(
+                "finished {} steps; the model is in {}",
+                state.step,
+                out_dir.display()
+            );
+        }
+    }
+    emit(TrainEvent::Finished {
+        step: state.step,
+        reason,
+        message: message.clone(),
+    })?;
+    Ok(TrainOutcome {
+        reason,
+        message,
+        steps: state.step,
+        losses,
+        final_eval,
+        output_dir: out_dir.clone(),
+        last_checkpoint,
+    })
+}
+
+fn run_eval(
+    model: &crate::model::Qwen,
+    eval: &Batcher,
+    pad_id: u32,
+    run: &RunDir,
+    state: &mut TrainerState,
+    emit: &mut dyn FnMut(TrainEvent) -> Result<()>,
+) -> Result<super::EvalMetrics> {
+    let m = evaluate(model, eval, pad_id)?;
+    emit(TrainEvent::Eval {
+        step: state.step,
+        loss: m.loss,
+        perplexity: m.perplexity,
+        token_accuracy: m.token_accuracy,
+    })?;
+    if state.best_eval_loss.is_none_or(|best| m.loss < best) {
+        state.best_eval_loss = Some(m.loss);
+        state.best_step = Some(state.step);
+        run.save_model(model, &run.root.join("best"), |_| Ok(()))?;
+    }
+    Ok(m)
+}
+
+/// Loads a checkpoint's weights into the trainable vars and its optimizer state.
+fn restore(opt: &mut AdamW, dir: &std::path::Path) -> Result<()> {
+    let file = dir.join("model.safetensors");
+    let weights = candle_core::safetensors::load(&file, &candle_core::Device::Cpu)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    for p in &opt.params {
+        let t = weights
+            .get(&p.name)
+            .with_context(|| format!("{}: missing `{}`", file.display(), p.name))?;
+        p.var.set(&t.to_dtype(p.var.dtype())?)?;
+    }
+    opt.load(&dir.join("optimizer.safetensors"))
+}
