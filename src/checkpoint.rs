@@ -92,8 +92,37 @@ impl Checkpoint {
     /// `spec` is a folder, a hub id (`Qwen/Qwen2.5-0.5B-Instruct`), or `None`
     /// for the embedded model.
     pub fn load(spec: Option<&str>, dtype: DType) -> Result<Self> {
+        if let Some(dir) = spec
+            .map(Path::new)
+            .filter(|d| crate::peft::files::is_adapter_dir(d) && !d.join("config.json").exists())
+        {
+            return Self::load_adapter_dir(dir, dtype);
+        }
         let dir = resolve(spec)?;
         Self::load_dir(&dir, dtype)
+    }
+
+    /// A PEFT adapter folder: its base (`base_model_name_or_path`) with the adapter attached.
+    fn load_adapter_dir(dir: &Path, dtype: DType) -> Result<Self> {
+        let path = dir.join(crate::peft::files::CONFIG_FILE);
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?;
+        let base = v["base_model_name_or_path"]
+            .as_str()
+            .with_context(|| format!("{}: missing `base_model_name_or_path`", path.display()))?;
+        let base = if base == EMBEDDED_MODEL { None } else { Some(base) };
+        let mut ckpt = Self::load(base, dtype)?;
+        ckpt.attach_adapter(dir)?;
+        Ok(ckpt)
+    }
+
+    /// Attaches a PEFT adapter folder without merging it.
+    pub fn attach_adapter(&mut self, dir: &Path) -> Result<()> {
+        crate::peft::files::load(&mut self.model, dir)
+            .with_context(|| format!("cannot attach the adapter in {}", dir.display()))?;
+        Ok(())
     }
 
     pub fn load_dir(dir: &Path, dtype: DType) -> Result<Self> {

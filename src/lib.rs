@@ -10,6 +10,7 @@ pub mod generate;
 pub mod hub;
 pub mod memory;
 pub mod model;
+pub mod peft;
 pub mod pretrain;
 pub mod threads;
 pub mod tokenizer;

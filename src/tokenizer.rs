@@ -109,6 +109,12 @@ pub fn byte_level(merges: Vec<(String, String)>) -> Result<Tokenizer> {
     let level = ByteLevel::default().add_prefix_space(false);
     inner.with_pre_tokenizer(Some(level));
     inner.with_decoder(Some(level));
+    add_qwen_specials(&mut inner)?;
+    Ok(Tokenizer { inner })
+}
+
+/// Appends Qwen's special tokens after the vocabulary, as Qwen numbers them.
+pub(crate) fn add_qwen_specials(inner: &mut tokenizers::Tokenizer) -> Result<()> {
     let specials: Vec<AddedToken> = SPECIAL_TOKENS
         .iter()
         .map(|t| AddedToken::from(*t, true))
@@ -116,7 +122,7 @@ pub fn byte_level(merges: Vec<(String, String)>) -> Result<Tokenizer> {
     inner
         .add_special_tokens(specials)
         .map_err(|e| anyhow!("cannot add special tokens: {e}"))?;
-    Ok(Tokenizer { inner })
+    Ok(())
 }
 
 /// Turns a growing list of ids into text pieces without splitting a UTF-8

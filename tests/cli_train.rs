@@ -20,7 +20,8 @@ fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
         format!(
             "model = \"model\"\ndataset = \"train.jsonl\"\ntemplate = \"qwen\"\ncutoff_len = 128\nlearning_rate = 5e-3\n\
              num_train_epochs = 4.0\nlr_scheduler_type = \"cosine\"\nper_device_train_batch_size = 2\n\
-             gradient_accumulation_steps = 1\neval_steps = 2\nval_size = 0.2\noutput_dir = \"out\"\nseed = 7\n{extra}"
+             gradient_accumulation_steps = 1\neval_steps = 2\nval_size = 0.2\noutput_dir = \"out\"\nseed = 7\n\
+             finetuning_type = \"full\"\n{extra}"
         ),
     )
     .unwrap();

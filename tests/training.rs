@@ -19,7 +19,7 @@ fn config(dir: &Path, extra: &str) -> TrainConfig {
     let mut table: toml::Table =
         "model = \"model\"\ndataset = \"train.jsonl\"\neval_dataset = \"eval.jsonl\"\n\
          cutoff_len = 128\nlearning_rate = 5e-3\nper_device_train_batch_size = 3\n\
-         lr_scheduler_type = \"constant\"\noutput_dir = \"out\"\nseed = 1\n"
+         lr_scheduler_type = \"constant\"\noutput_dir = \"out\"\nseed = 1\nfinetuning_type = \"full\"\n"
             .parse()
             .unwrap();
     // Keys in `extra` override the defaults above.

@@ -16,6 +16,9 @@ pub struct ModelArgs {
     /// Default: the embedded nano-qwen.
     #[arg(long)]
     model: Option<String>,
+    /// A PEFT adapter folder to apply on top of the model, unmerged.
+    #[arg(long)]
+    adapter: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -82,6 +85,9 @@ pub struct GenerateArgs {
 
 fn load(model: &ModelArgs) -> Result<Checkpoint> {
     let mut ckpt = Checkpoint::load(model.model.as_deref(), DType::F32)?;
+    if let Some(adapter) = &model.adapter {
+        ckpt.attach_adapter(adapter)?;
+    }
     ckpt.model.set_kernels(Kernels::Fused);
     Ok(ckpt)
 }

@@ -17,6 +17,9 @@ pub struct EvalArgs {
     /// Model folder or hub id (default: the embedded nano-qwen).
     #[arg(long)]
     model: Option<String>,
+    /// A PEFT adapter folder to apply on top of the model, unmerged.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
     /// JSONL dataset (alpaca, messages or text).
     #[arg(long)]
     data: PathBuf,
@@ -124,7 +127,10 @@ pub fn train(config: PathBuf) -> Result<()> {
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
-    let ckpt = Checkpoint::load(args.model.as_deref(), DType::F32)?;
+    let mut ckpt = Checkpoint::load(args.model.as_deref(), DType::F32)?;
+    if let Some(adapter) = &args.adapter {
+        ckpt.attach_adapter(adapter)?;
+    }
     let m = evaluate_file(&ckpt, &args.data, args.cutoff_len, args.batch_size)?;
     if args.json {
         println!("{}", serde_json::to_string(&m)?);

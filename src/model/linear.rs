@@ -3,8 +3,10 @@
 //! A frozen weight takes a custom op whose backward returns only dX: candle's
 //! own matmul backward would also compute (and keep) a weight-sized gradient
 //! for weights nobody trains. A trainable weight (a `Var`, in full fine-tuning)
-//! takes the plain matmul so its gradient is recorded. Adapters hook in here.
+//! takes the plain matmul so its gradient is recorded. Adapters (LoRA, DoRA)
+//! add their branch on top of the base output.
 
+use crate::peft::Adapter;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor};
 
@@ -12,12 +14,66 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor}
 pub struct AdapterLinear {
     weight: Tensor,
     bias: Option<Tensor>,
+    adapter: Option<Adapter>,
+    /// The base weight from before `merge`, restored by `unmerge`.
+    unmerged: Option<Tensor>,
 }
 
 impl AdapterLinear {
     /// `weight` is (out, in) as in PyTorch; `bias` is (out).
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias }
+        Self {
+            weight,
+            bias,
+            adapter: None,
+            unmerged: None,
+        }
+    }
+
+    pub fn adapter(&self) -> Option<&Adapter> {
+        self.adapter.as_ref()
+    }
+
+    pub fn adapter_mut(&mut self) -> Option<&mut Adapter> {
+        self.adapter.as_mut()
+    }
+
+    pub fn set_adapter(&mut self, adapter: Option<Adapter>) {
+        self.adapter = adapter;
+        self.unmerged = None;
+    }
+
+    pub fn is_merged(&self) -> bool {
+        self.unmerged.is_some()
+    }
+
+    /// Folds the adapter into the base weight; the adapter branch then stays off.
+    pub fn merge(&mut self) -> anyhow::Result<()> {
+        let Some(adapter) = &self.adapter else {
+            return Ok(());
+        };
+        if self.unmerged.is_none() {
+            let merged = adapter.merged_weight(&self.weight.detach())?;
+            self.unmerged = Some(std::mem::replace(&mut self.weight, merged));
+        }
+        Ok(())
+    }
+
+    /// Restores the base weight exactly and switches the adapter branch back on.
+    pub fn unmerge(&mut self) {
+        if let Some(w) = self.unmerged.take() {
+            self.weight = w;
+        }
+    }
+
+    /// The same layer, recording no graph and with dropout off (evaluation, sampling).
+    pub fn detached(&self) -> Self {
+        Self {
+            weight: self.weight.detach(),
+            bias: self.bias.as_ref().map(Tensor::detach),
+            adapter: self.adapter.as_ref().map(Adapter::detached),
+            unmerged: self.unmerged.as_ref().map(Tensor::detach),
+        }
     }
 
     pub fn weight(&self) -> &Tensor {
@@ -46,7 +102,12 @@ impl AdapterLinear {
 
     /// x: (..., in) → (..., out).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = base_matmul(x, &self.weight)?;
+        let mut y = base_matmul(x, &self.weight)?;
+        if let (Some(adapter), false) = (&self.adapter, self.is_merged()) {
+            y = adapter
+                .forward(x, &y, &self.weight)
+                .map_err(candle_core::Error::wrap)?;
+        }
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),

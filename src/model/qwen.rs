@@ -320,17 +320,21 @@ impl Qwen {
         })
     }
 
-    /// Causal forward of ids (b, t) → logits (b, t, vocab). With a cache, the
-    /// ids continue the cached sequence.
-    pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+    /// Final hidden states of ids (b, t) under a plain causal mask; with a
+    /// cache, the ids continue the cached sequence.
+    fn causal_hidden(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
         let start = cache.as_ref().map_or(0, |c| c.seq_len());
-        let h = self.hidden_states(
+        self.hidden_states(
             &self.embed(ids)?,
             &Positions::Contiguous { start },
             &AttentionMask::Causal,
             cache,
-        )?;
-        self.lm_head(&h)
+        )
+    }
+
+    /// Causal forward of ids (b, t) → logits (b, t, vocab).
+    pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        self.lm_head(&self.causal_hidden(ids, cache)?)
     }
 
     /// Logits only at the chosen flat positions of hidden (b, t, hidden):
@@ -344,13 +348,7 @@ impl Qwen {
 
     /// Logits of the last position of every row → (b, vocab).
     pub fn last_logits(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        let start = cache.as_ref().map_or(0, |c| c.seq_len());
-        let h = self.hidden_states(
-            &self.embed(ids)?,
-            &Positions::Contiguous { start },
-            &AttentionMask::Causal,
-            cache,
-        )?;
+        let h = self.causal_hidden(ids, cache)?;
         let t = h.dim(1)?;
         self.lm_head(&h.narrow(1, t - 1, 1)?.squeeze(1)?)
     }
@@ -378,7 +376,40 @@ impl Qwen {
             Ok(())
         })
         .expect("detaching cannot fail");
+        copy.visit_linears_mut(&mut |_, lin| {
+            *lin = lin.detached();
+            Ok(())
+        })
+        .expect("detaching cannot fail");
         copy
+    }
+
+    /// The seven projections of every layer by module path
+    /// (`model.layers.3.mlp.up_proj`): where adapters attach.
+    pub fn visit_linears_mut(
+        &mut self,
+        f: &mut dyn FnMut(&str, &mut AdapterLinear) -> Result<()>,
+    ) -> Result<()> {
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            let a = &mut layer.self_attn;
+            for (name, lin) in [
+                ("q_proj", &mut a.q_proj),
+                ("k_proj", &mut a.k_proj),
+                ("v_proj", &mut a.v_proj),
+                ("o_proj", &mut a.o_proj),
+            ] {
+                f(&format!("model.layers.{l}.self_attn.{name}"), lin)?;
+            }
+            let m = &mut layer.mlp;
+            for (name, lin) in [
+                ("gate_proj", &mut m.gate_proj),
+                ("up_proj", &mut m.up_proj),
+                ("down_proj", &mut m.down_proj),
+            ] {
+                f(&format!("model.layers.{l}.mlp.{name}"), lin)?;
+            }
+        }
+        Ok(())
     }
 
     /// Turns every parameter into a trainable `Var` (full fine-tuning) and
@@ -408,30 +439,14 @@ impl Qwen {
                 &format!("{p}.post_attention_layernorm.weight"),
                 layer.post_attention_layernorm.weight_mut(),
             )?;
-            let a = &mut layer.self_attn;
-            for (name, lin) in [
-                ("q_proj", &mut a.q_proj),
-                ("k_proj", &mut a.k_proj),
-                ("v_proj", &mut a.v_proj),
-                ("o_proj", &mut a.o_proj),
-            ] {
-                visit_linear(&format!("{p}.self_attn.{name}"), lin, f)?;
-            }
-            if let Some(n) = a.q_norm.as_mut() {
+            if let Some(n) = layer.self_attn.q_norm.as_mut() {
                 f(&format!("{p}.self_attn.q_norm.weight"), n.weight_mut())?;
             }
-            if let Some(n) = a.k_norm.as_mut() {
+            if let Some(n) = layer.self_attn.k_norm.as_mut() {
                 f(&format!("{p}.self_attn.k_norm.weight"), n.weight_mut())?;
             }
-            let m = &mut layer.mlp;
-            for (name, lin) in [
-                ("gate_proj", &mut m.gate_proj),
-                ("up_proj", &mut m.up_proj),
-                ("down_proj", &mut m.down_proj),
-            ] {
-                visit_linear(&format!("{p}.mlp.{name}"), lin, f)?;
-            }
         }
+        self.visit_linears_mut(&mut |prefix, lin| visit_linear(prefix, lin, f))?;
         f("model.norm.weight", self.norm.weight_mut())?;
         if let Some(head) = self.lm_head.as_mut() {
             visit_linear("lm_head", head, f)?;

@@ -9,7 +9,7 @@ use crate::generate::{generate, SamplingParams};
 use crate::model::random::init_weights;
 use crate::model::{Kernels, QwenConfig};
 use crate::tokenizer::{ENDOFTEXT, IM_END};
-use crate::train::config::Stage;
+use crate::train::config::{FinetuningType, Stage};
 use crate::train::eval::{evaluate_file, EvalMetrics};
 use crate::train::schedule::SchedulerType;
 use crate::train::{StopReason, TrainConfig, TrainEvent, TrainOutcome};
@@ -133,6 +133,7 @@ pub fn run(
         dataset: corpus_path.display().to_string(),
         eval_dataset: Some(heldout_path.display().to_string()),
         stage: Stage::Pt,
+        finetuning_type: FinetuningType::Full,
         cutoff_len: opts.cutoff_len,
         packing: true,
         learning_rate: opts.learning_rate,

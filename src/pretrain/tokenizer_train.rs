@@ -1,7 +1,7 @@
 //! Trains nano-qwen's byte-level BPE on the corpus, with digits split one by
 //! one (as Qwen does) and Qwen's special tokens appended after the vocabulary.
 
-use crate::tokenizer::{Tokenizer, SPECIAL_TOKENS};
+use crate::tokenizer::{add_qwen_specials, Tokenizer, SPECIAL_TOKENS};
 use anyhow::{anyhow, Result};
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
@@ -9,7 +9,6 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
-use tokenizers::AddedToken;
 
 /// A tokenizer of `vocab_size` entries in all (special tokens included).
 pub fn train_bpe(texts: &[String], vocab_size: usize) -> Result<Tokenizer> {
@@ -31,13 +30,7 @@ pub fn train_bpe(texts: &[String], vocab_size: usize) -> Result<Tokenizer> {
     inner
         .train(&mut trainer, texts.iter())
         .map_err(|e| anyhow!("tokenizer training failed: {e}"))?;
-    let specials: Vec<AddedToken> = SPECIAL_TOKENS
-        .iter()
-        .map(|t| AddedToken::from(*t, true))
-        .collect();
-    inner
-        .add_special_tokens(specials)
-        .map_err(|e| anyhow!("cannot add special tokens: {e}"))?;
+    add_qwen_specials(&mut inner)?;
     Ok(Tokenizer::from_inner(inner))
 }
 

@@ -19,8 +19,11 @@ pub enum Stage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum FinetuningType {
-    #[default]
+    /// Every weight trained.
     Full,
+    /// Adapters (LoRA, rsLoRA, DoRA) on a frozen base.
+    #[default]
+    Lora,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +49,20 @@ pub struct TrainConfig {
     pub stage: Stage,
     #[serde(default)]
     pub finetuning_type: FinetuningType,
+    #[serde(default = "d_rank")]
+    pub lora_rank: usize,
+    /// Default: twice the rank, as LLaMA-Factory does.
+    #[serde(default)]
+    pub lora_alpha: Option<f64>,
+    #[serde(default)]
+    pub lora_dropout: f32,
+    /// `all`, a comma-separated list like `q_proj,v_proj`, or a regex.
+    #[serde(default = "d_target")]
+    pub lora_target: String,
+    #[serde(default)]
+    pub use_rslora: bool,
+    #[serde(default)]
+    pub use_dora: bool,
     #[serde(default = "d_cutoff")]
     pub cutoff_len: usize,
     #[serde(default)]
@@ -102,6 +119,12 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
+fn d_rank() -> usize {
+    8
+}
+fn d_target() -> String {
+    "all".into()
+}
 fn d_cutoff() -> usize {
     1024
 }
@@ -143,6 +166,12 @@ pub const KEYS: &[&str] = &[
     "default_system",
     "stage",
     "finetuning_type",
+    "lora_rank",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_target",
+    "use_rslora",
+    "use_dora",
     "cutoff_len",
     "packing",
     "train_on_prompt",
@@ -235,6 +264,20 @@ impl TrainConfig {
             bail!("`num_train_epochs` must be positive (or set `max_steps`)");
         }
         Ok(())
+    }
+
+    /// The adapter settings of a `finetuning_type = "lora"` run.
+    pub fn lora(&self) -> Result<crate::peft::LoraConfig> {
+        Ok(crate::peft::LoraConfig {
+            rank: self.lora_rank,
+            alpha: self.lora_alpha.unwrap_or(2.0 * self.lora_rank as f64),
+            dropout: self.lora_dropout,
+            target: crate::peft::Target::parse(&self.lora_target).context("`lora_target`")?,
+            use_rslora: self.use_rslora,
+            use_dora: self.use_dora,
+            init: crate::peft::lora::LoraInit::KaimingUniform,
+            seed: self.seed,
+        })
     }
 
     pub fn datasets(&self) -> Vec<PathBuf> {

@@ -29,7 +29,7 @@ impl Default for AdamWConfig {
 pub struct Param {
     pub name: String,
     pub var: Var,
-    /// Biases and norm scales are not decayed, as in HF's Trainer.
+    /// Biases, norm scales and DoRA magnitudes are not decayed.
     pub decay: bool,
     m: Tensor,
     v: Tensor,
@@ -47,7 +47,9 @@ impl AdamW {
         let params = vars
             .into_iter()
             .map(|(name, var)| {
-                let decay = !(name.ends_with(".bias") || name.ends_with("norm.weight"));
+                let decay = !(name.ends_with(".bias")
+                    || name.ends_with("norm.weight")
+                    || name.ends_with("lora_magnitude_vector"));
                 let m = var.as_tensor().zeros_like()?;
                 let v = var.as_tensor().zeros_like()?;
                 Ok(Param {

@@ -1,11 +1,12 @@
 //! The output folder of a run: the event log, checkpoints (each a loadable
-//! model folder plus optimizer and trainer state), `best/`, and the final
-//! model in the folder itself.
+//! model or PEFT adapter folder plus optimizer and trainer state), `best/`,
+//! and the final model or adapter in the folder itself.
 
 use super::events::TrainEvent;
 use super::optim::AdamW;
 use crate::model::weights::save_safetensors;
 use crate::model::Qwen;
+use crate::peft::LoraConfig;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -28,14 +29,17 @@ pub struct TrainerState {
 pub struct RunDir {
     pub root: PathBuf,
     base_model: PathBuf,
+    /// For adapter runs: what to write instead of full weights, and the base's name.
+    adapter: Option<(LoraConfig, String)>,
 }
 
 impl RunDir {
-    pub fn new(root: &Path, base_model: &Path) -> Result<Self> {
+    pub fn new(root: &Path, base_model: &Path, adapter: Option<(LoraConfig, String)>) -> Result<Self> {
         std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
         Ok(Self {
             root: root.to_path_buf(),
             base_model: base_model.to_path_buf(),
+            adapter,
         })
     }
 
@@ -62,8 +66,13 @@ impl RunDir {
             std::fs::remove_dir_all(&tmp)?;
         }
         std::fs::create_dir_all(&tmp)?;
-        save_safetensors(&model.state_dict()?, &tmp.join("model.safetensors"))?;
-        std::fs::write(tmp.join("config.json"), model.config().to_json()?)?;
+        match &self.adapter {
+            Some((lora, base)) => crate::peft::files::save(model, lora, base, &tmp)?,
+            None => {
+                save_safetensors(&model.state_dict()?, &tmp.join("model.safetensors"))?;
+                std::fs::write(tmp.join("config.json"), model.config().to_json()?)?;
+            }
+        }
         for f in MODEL_SIDE_FILES {
             let src = self.base_model.join(f);
             if src.exists() {

@@ -2,7 +2,7 @@
 //! accumulated, clipped gradients → AdamW, with evaluation, checkpoints,
 //! resume, NaN guard and clean interruption.
 
-use super::config::TrainConfig;
+use super::config::{FinetuningType, TrainConfig};
 use super::dataset::{prepare, PreparedData};
 use super::eval::evaluate;
 use super::events::{StopReason, TrainEvent};
@@ -75,14 +75,29 @@ pub fn train(
     if has_contents && cfg.overwrite_output_dir && !cfg.resume_from_checkpoint {
         std::fs::remove_dir_all(out_dir).with_context(|| format!("cannot clear {}", out_dir.display()))?;
     }
-    let run = RunDir::new(out_dir, &ckpt.dir)?;
+    let adapter = match cfg.finetuning_type {
+        FinetuningType::Full => None,
+        FinetuningType::Lora => {
+            let lora = cfg.lora()?;
+            crate::peft::attach(&mut ckpt.model, &lora)?;
+            Some(lora)
+        }
+    };
+    let base_name = cfg
+        .model
+        .clone()
+        .unwrap_or_else(|| crate::checkpoint::EMBEDDED_MODEL.to_string());
+    let run = RunDir::new(out_dir, &ckpt.dir, adapter.map(|a| (a, base_name)))?;
     let emit = &mut |e: TrainEvent| -> Result<()> {
         run.log_event(&e)?;
         on_event(&e);
         Ok(())
     };
 
-    let vars = ckpt.model.make_trainable()?;
+    let vars = match cfg.finetuning_type {
+        FinetuningType::Full => ckpt.model.make_trainable()?,
+        FinetuningType::Lora => crate::peft::make_trainable(&mut ckpt.model)?,
+    };
     let adam = AdamWConfig {
         beta1: cfg.adam_beta1,
         beta2: cfg.adam_beta2,
@@ -143,6 +158,7 @@ pub fn train(
             break;
         }
         let step_start = Instant::now();
+        crate::peft::reseed_dropout(model, state.step);
         let batches = (0..accum)
             .map(|k| Batch::from_rows(stream.rows(state.step * accum + k), pad_id, model.dtype()))
             .collect::<Result<Vec<_>>>()?;
@@ -172,11 +188,7 @@ pub fn train(
         let norm = grad_norm(&grads)?;
         if !loss.is_finite() || !norm.is_finite() {
             // The update has not been applied: the weights are the last good ones.
-            let dir = run.save_checkpoint(model, &opt, &state)?;
-            emit(TrainEvent::Checkpoint {
-                step: state.step,
-                path: dir.display().to_string(),
-            })?;
+            let dir = save_checkpoint(&run, model, &opt, &state, emit)?;
             last_checkpoint = Some(dir.clone());
             reason = StopReason::NonFinite;
             message = format!(
@@ -221,11 +233,7 @@ pub fn train(
             }
         }
         if at(cfg.save_steps) {
-            let dir = run.save_checkpoint(model, &opt, &state)?;
-            emit(TrainEvent::Checkpoint {
-                step: state.step,
-                path: dir.display().to_string(),
-            })?;
+            let dir = save_checkpoint(&run, model, &opt, &state, emit)?;
             last_checkpoint = Some(dir);
         }
     }
@@ -238,11 +246,7 @@ pub fn train(
             }
             run.save_final(model)?;
         }
-        let dir = run.save_checkpoint(model, &opt, &state)?;
-        emit(TrainEvent::Checkpoint {
-            step: state.step,
-            path: dir.display().to_string(),
-        })?;
+        let dir = save_checkpoint(&run, model, &opt, &state, emit)?;
         last_checkpoint = Some(dir);
         if message.is_empty() {
             message = format!(
@@ -291,9 +295,28 @@ fn run_eval(
     Ok(m)
 }
 
+fn save_checkpoint(
+    run: &RunDir,
+    model: &crate::model::Qwen,
+    opt: &AdamW,
+    state: &TrainerState,
+    emit: &mut dyn FnMut(TrainEvent) -> Result<()>,
+) -> Result<PathBuf> {
+    let dir = run.save_checkpoint(model, opt, state)?;
+    emit(TrainEvent::Checkpoint {
+        step: state.step,
+        path: dir.display().to_string(),
+    })?;
+    Ok(dir)
+}
+
 /// Loads a checkpoint's weights into the trainable vars and its optimizer state.
 fn restore(opt: &mut AdamW, dir: &std::path::Path) -> Result<()> {
-    let file = dir.join("model.safetensors");
+    let file = [crate::peft::files::WEIGHTS_FILE, "model.safetensors"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists())
+        .with_context(|| format!("{}: no weights in the checkpoint", dir.display()))?;
     let weights = candle_core::safetensors::load(&file, &candle_core::Device::Cpu)
         .with_context(|| format!("cannot read {}", file.display()))?;
     for p in &opt.params {

@@ -1,0 +1,150 @@
+//! PEFT adapter folders: `adapter_config.json` plus `adapter_model.safetensors`
+//! (metadata `format: pt`), with PEFT's key names, so Python PEFT loads what we
+//! write and we load what it writes.
+
+use super::lora::LoraInit;
+use super::{attach, visit_adapter_tensors_mut, LoraConfig, Target};
+use crate::model::weights::save_safetensors;
+use crate::model::Qwen;
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::path::Path;
+
+pub const CONFIG_FILE: &str = "adapter_config.json";
+pub const WEIGHTS_FILE: &str = "adapter_model.safetensors";
+
+pub fn is_adapter_dir(dir: &Path) -> bool {
+    dir.join(CONFIG_FILE).exists()
+}
+
+pub fn config_json(cfg: &LoraConfig, base_model: &str) -> Value {
+    json!({
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": base_model,
+        "revision": null,
+        "r": cfg.rank,
+        "lora_alpha": cfg.alpha,
+        "lora_dropout": cfg.dropout,
+        "bias": "none",
+        "fan_in_fan_out": false,
+        "target_modules": cfg.target.to_peft(),
+        "use_rslora": cfg.use_rslora,
+        "use_dora": cfg.use_dora,
+        "init_lora_weights": match cfg.init { LoraInit::KaimingUniform => json!(true), LoraInit::Gaussian => json!("gaussian") },
+        "modules_to_save": null,
+        "lora_bias": false,
+        "inference_mode": true,
+    })
+}
+
+/// Writes the model's adapters as a PEFT folder.
+pub fn save(model: &Qwen, cfg: &LoraConfig, base_model: &str, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tensors = super::adapter_tensors(model)?;
+    if tensors.is_empty() {
+        bail!("the model has no adapters to save");
+    }
+    std::fs::write(
+        dir.join(CONFIG_FILE),
+        serde_json::to_string_pretty(&config_json(cfg, base_model))?,
+    )?;
+    save_safetensors(&tensors, &dir.join(WEIGHTS_FILE))
+}
+
+/// Reads `adapter_config.json` into our config.
+pub fn read_config(dir: &Path) -> Result<LoraConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?;
+    let at = |key: &str| format!("{}: `{key}`", path.display());
+    if let Some(t) = v.get("peft_type").and_then(Value::as_str) {
+        if t != "LORA" {
+            bail!("{} is {t:?}; only LORA adapters are supported", at("peft_type"));
+        }
+    }
+    let rank = v
+        .get("r")
+        .and_then(Value::as_u64)
+        .with_context(|| format!("{} is missing or not an integer", at("r")))? as usize;
+    let alpha = v.get("lora_alpha").and_then(Value::as_f64).unwrap_or(8.0);
+    let target = match v.get("target_modules") {
+        Some(Value::String(s)) => Target::Regex(s.clone()),
+        Some(Value::Array(names)) => {
+            let names: Vec<String> = names
+                .iter()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect();
+            let all: HashSet<&str> = super::ALL_PROJECTIONS.into_iter().collect();
+            if let Some(bad) = names
+                .iter()
+                .find(|n| !all.contains(n.as_str()) && n.as_str() != "all-linear")
+            {
+                bail!(
+                    "{} lists {bad:?}, which this model has no adapter slot for",
+                    at("target_modules")
+                );
+            }
+            if names.iter().any(|n| n == "all-linear") {
+                Target::AllLinear
+            } else {
+                Target::Names(names)
+            }
+        }
+        _ => bail!("{} is missing", at("target_modules")),
+    };
+    if v.get("bias").and_then(Value::as_str).is_some_and(|b| b != "none") {
+        bail!("{} must be \"none\"", at("bias"));
+    }
+    Ok(LoraConfig {
+        rank,
+        alpha,
+        dropout: v.get("lora_dropout").and_then(Value::as_f64).unwrap_or(0.0) as f32,
+        target,
+        use_rslora: v.get("use_rslora").and_then(Value::as_bool).unwrap_or(false),
+        use_dora: v.get("use_dora").and_then(Value::as_bool).unwrap_or(false),
+        init: if v.get("init_lora_weights").and_then(Value::as_str) == Some("gaussian") {
+            LoraInit::Gaussian
+        } else {
+            LoraInit::KaimingUniform
+        },
+        seed: 0,
+    })
+}
+
+/// Attaches the adapter stored in `dir` to `model` (inference: no dropout).
+pub fn load(model: &mut Qwen, dir: &Path) -> Result<LoraConfig> {
+    let mut cfg = read_config(dir)?;
+    cfg.dropout = 0.0;
+    attach(model, &cfg)?;
+    let file = dir.join(WEIGHTS_FILE);
+    let stored = candle_core::safetensors::load(&file, &Device::Cpu)
+        .with_context(|| format!("{}: not a readable safetensors file", file.display()))?;
+    let mut used = HashSet::new();
+    visit_adapter_tensors_mut(model, &mut |name, t| {
+        let src = stored
+            .get(name)
+            .with_context(|| format!("{}: missing tensor `{name}`", file.display()))?;
+        if src.dims() != t.dims() {
+            bail!(
+                "{}: tensor `{name}` has shape {:?}, expected {:?}",
+                file.display(),
+                src.dims(),
+                t.dims()
+            );
+        }
+        *t = src.to_dtype(DType::F32)?;
+        used.insert(name.to_string());
+        Ok(())
+    })?;
+    if let Some(extra) = stored.keys().find(|k| !used.contains(*k)) {
+        bail!(
+            "{}: tensor `{extra}` matches no adapter of this model (built for another base?)",
+            file.display()
+        );
+    }
+    Ok(cfg)
+}

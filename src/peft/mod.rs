@@ -1,0 +1,298 @@
+//! Parameter-efficient fine-tuning: LoRA, rsLoRA and DoRA on the decoder's
+//! projections, numerically as HuggingFace PEFT computes them, with merge and
+//! PEFT-compatible adapter files.
+
+pub mod dora;
+pub mod dropout;
+pub mod files;
+pub mod lora;
+
+use crate::model::Qwen;
+use anyhow::{bail, Context, Result};
+use candle_core::{Tensor, Var};
+use dora::Dora;
+use dropout::Dropout;
+use lora::{Lora, LoraInit};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub enum Adapter {
+    Lora(Lora),
+    Dora(Dora),
+}
+
+impl Adapter {
+    pub fn lora(&self) -> &Lora {
+        match self {
+            Adapter::Lora(l) => l,
+            Adapter::Dora(d) => &d.lora,
+        }
+    }
+
+    pub fn lora_mut(&mut self) -> &mut Lora {
+        match self {
+            Adapter::Lora(l) => l,
+            Adapter::Dora(d) => &mut d.lora,
+        }
+    }
+
+    /// The layer's output given its base output `base` = W·x (no bias).
+    pub fn forward(&self, x: &Tensor, base: &Tensor, weight: &Tensor) -> Result<Tensor> {
+        match self {
+            Adapter::Lora(l) => Ok((base + l.delta_out(&l.branch_input(x)?)?)?),
+            Adapter::Dora(d) => d.forward(x, base, weight),
+        }
+    }
+
+    /// The weight that computes the same layer with no adapter.
+    pub fn merged_weight(&self, weight: &Tensor) -> Result<Tensor> {
+        match self {
+            Adapter::Lora(l) => Ok((weight + l.delta_weight()?)?),
+            Adapter::Dora(d) => d.merged_weight(weight),
+        }
+    }
+
+    pub fn detached(&self) -> Self {
+        let mut copy = self.clone();
+        let l = copy.lora_mut();
+        l.a = l.a.detach();
+        l.b = l.b.detach();
+        l.dropout = None;
+        if let Adapter::Dora(d) = &mut copy {
+            d.magnitude = d.magnitude.detach();
+        }
+        copy
+    }
+}
+
+/// Which projections get an adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Module names matched as suffixes, e.g. `q_proj`, `v_proj`.
+    Names(Vec<String>),
+    /// All seven projections (PEFT's `all-linear`, LLaMA-Factory's `all`).
+    AllLinear,
+    /// A regular expression over the full module path, as PEFT treats a string.
+    Regex(String),
+}
+
+pub const ALL_PROJECTIONS: [&str; 7] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
+
+impl Target {
+    /// `all`/`all-linear`, a comma-separated list of names, or a regex (any
+    /// value with regex punctuation).
+    pub fn parse(s: &str) -> Result<Self> {
+        let s = s.trim();
+        if s == "all" || s == "all-linear" {
+            return Ok(Target::AllLinear);
+        }
+        if s.contains(['.', '*', '(', '|', '[', '^', '$', '\\', '+', '?']) {
+            regex::Regex::new(s)
+                .with_context(|| format!("lora_target {s:?} is not a valid regular expression"))?;
+            return Ok(Target::Regex(s.to_string()));
+        }
+        let names: Vec<String> = s
+            .split(',')
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        for n in &names {
+            if !ALL_PROJECTIONS.contains(&n.as_str()) {
+                bail!(
+                    "lora_target {n:?} is not a projection; expected some of {}",
+                    ALL_PROJECTIONS.join(", ")
+                );
+            }
+        }
+        if names.is_empty() {
+            bail!("lora_target is empty");
+        }
+        Ok(Target::Names(names))
+    }
+
+    pub fn matches(&self, module: &str) -> bool {
+        match self {
+            Target::AllLinear => true,
+            Target::Names(names) => names.iter().any(|n| module.ends_with(&format!(".{n}"))),
+            Target::Regex(re) => regex::Regex::new(&format!("^(?:{re})$")).is_ok_and(|r| r.is_match(module)),
+        }
+    }
+
+    /// PEFT's `target_modules` value.
+    pub fn to_peft(&self) -> serde_json::Value {
+        match self {
+            Target::AllLinear => serde_json::json!(ALL_PROJECTIONS),
+            Target::Names(n) => serde_json::json!(n),
+            Target::Regex(r) => serde_json::json!(r),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraConfig {
+    pub rank: usize,
+    pub alpha: f64,
+    pub dropout: f32,
+    pub target: Target,
+    pub use_rslora: bool,
+    pub use_dora: bool,
+    pub init: LoraInit,
+    pub seed: u64,
+}
+
+impl Default for LoraConfig {
+    /// PEFT's defaults: r 8, α 8, no dropout, q/v projections.
+    fn default() -> Self {
+        Self {
+            rank: 8,
+            alpha: 8.0,
+            dropout: 0.0,
+            target: Target::Names(vec!["q_proj".into(), "v_proj".into()]),
+            use_rslora: false,
+            use_dora: false,
+            init: LoraInit::KaimingUniform,
+            seed: 0,
+        }
+    }
+}
+
+impl LoraConfig {
+    pub fn scaling(&self) -> f64 {
+        lora::scaling(self.alpha, self.rank, self.use_rslora)
+    }
+}
+
+/// Attaches a fresh adapter to every targeted projection; returns how many.
+pub fn attach(model: &mut Qwen, cfg: &LoraConfig) -> Result<usize> {
+    if cfg.rank == 0 {
+        bail!("lora_rank must be at least 1");
+    }
+    if !(0.0..1.0).contains(&cfg.dropout) {
+        bail!("lora_dropout must be in [0, 1)");
+    }
+    let mut count = 0u64;
+    model.visit_linears_mut(&mut |module, lin| {
+        if !cfg.target.matches(module) {
+            return Ok(());
+        }
+        count += 1;
+        let seed = cfg.seed.wrapping_mul(1_000_003).wrapping_add(count);
+        let mut l = Lora::init(
+            lin.in_features(),
+            lin.out_features(),
+            cfg.rank,
+            cfg.scaling(),
+            cfg.init,
+            seed,
+        )?;
+        let dtype = lin.weight().dtype();
+        (l.a, l.b) = (l.a.to_dtype(dtype)?, l.b.to_dtype(dtype)?);
+        if cfg.dropout > 0.0 {
+            l.dropout = Some(Dropout::new(cfg.dropout, seed ^ 0xD40F));
+        }
+        let adapter = if cfg.use_dora {
+            Adapter::Dora(Dora::new(l, &lin.weight().detach())?)
+        } else {
+            Adapter::Lora(l)
+        };
+        lin.set_adapter(Some(adapter));
+        Ok(())
+    })?;
+    if count == 0 {
+        bail!("lora_target {:?} matches no projection of this model", cfg.target);
+    }
+    Ok(count as usize)
+}
+
+/// PEFT's name for an adapter tensor of `module`.
+pub fn peft_key(module: &str, tensor: &str) -> String {
+    format!("base_model.model.{module}.{tensor}")
+}
+
+/// Every adapter tensor by its PEFT name, mutably.
+pub fn visit_adapter_tensors_mut(
+    model: &mut Qwen,
+    f: &mut dyn FnMut(&str, &mut Tensor) -> Result<()>,
+) -> Result<()> {
+    model.visit_linears_mut(&mut |module, lin| {
+        let Some(adapter) = lin.adapter_mut() else {
+            return Ok(());
+        };
+        {
+            let l = adapter.lora_mut();
+            f(&peft_key(module, "lora_A.weight"), &mut l.a)?;
+            f(&peft_key(module, "lora_B.weight"), &mut l.b)?;
+        }
+        if let Adapter::Dora(d) = adapter {
+            // PEFT writes the magnitude without a `.weight` suffix.
+            f(&peft_key(module, "lora_magnitude_vector"), &mut d.magnitude)?;
+        }
+        Ok(())
+    })
+}
+
+/// Turns the adapter tensors into trainable vars; the base stays frozen.
+pub fn make_trainable(model: &mut Qwen) -> Result<Vec<(String, Var)>> {
+    let mut vars = Vec::new();
+    visit_adapter_tensors_mut(model, &mut |name, t| {
+        let var = Var::from_tensor(t)?;
+        *t = var.as_tensor().clone();
+        vars.push((name.to_string(), var));
+        Ok(())
+    })?;
+    Ok(vars)
+}
+
+pub fn adapter_tensors(model: &Qwen) -> Result<HashMap<String, Tensor>> {
+    let mut out = HashMap::new();
+    visit_adapter_tensors_mut(&mut model.clone(), &mut |name, t| {
+        out.insert(name.to_string(), t.detach());
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+pub fn has_adapters(model: &Qwen) -> bool {
+    let mut any = false;
+    let _ = model.clone().visit_linears_mut(&mut |_, lin| {
+        any |= lin.adapter().is_some();
+        Ok(())
+    });
+    any
+}
+
+/// Folds every adapter into its base weight.
+pub fn merge(model: &mut Qwen) -> Result<()> {
+    model.visit_linears_mut(&mut |_, lin| lin.merge())
+}
+
+pub fn unmerge(model: &mut Qwen) -> Result<()> {
+    model.visit_linears_mut(&mut |_, lin| {
+        lin.unmerge();
+        Ok(())
+    })
+}
+
+/// Reseeds every adapter's dropout for optimizer step `step`.
+pub fn reseed_dropout(model: &Qwen, step: usize) {
+    // A clone shares the dropout RNGs (they sit behind `Arc`s).
+    let _ = model.clone().visit_linears_mut(&mut |_, lin| {
+        if let Some(d) = lin.adapter().and_then(|a| a.lora().dropout.as_ref()) {
+            d.reseed(step as u64);
+        }
+        Ok(())
+    });
+}
+
+/// Trainable adapter parameters.
+pub fn num_params(model: &Qwen) -> Result<usize> {
+    Ok(adapter_tensors(model)?.values().map(Tensor::elem_count).sum())
+}
