@@ -12,6 +12,7 @@ pub mod memory;
 pub mod model;
 pub mod peft;
 pub mod pretrain;
+pub mod quant;
 pub mod threads;
 pub mod tokenizer;
 pub mod train;

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use tunelings::model::random::random_weights;
 use tunelings::model::{Family, Qwen};
-use tunelings::peft::{self, dora, files, LoraConfig, Target};
+use tunelings::peft::{self, dora, files, lora, LoraConfig, Target};
 
 fn base(dtype: DType) -> Qwen {
     let cfg = tiny_config(Family::Qwen2, true);
@@ -342,4 +342,40 @@ fn a_mismatched_adapter_file_is_named() {
         err.contains("adapter_model.safetensors") && err.contains("expected [8, 64]"),
         "{err}"
     );
+}
+
+#[test]
+fn pissa_saves_as_plain_lora_that_applies_to_the_original_base() {
+    for init in [lora::LoraInit::Pissa, lora::LoraInit::PissaNiter(4)] {
+        let original = base(DType::F32);
+        let mut m = original.clone();
+        let cfg = LoraConfig {
+            init,
+            ..lora_cfg(false)
+        };
+        peft::attach(&mut m, &cfg).unwrap();
+        // At init the residual base plus the principal adapter is the original model.
+        let want = original.forward(&ids(), None).unwrap();
+        assert!(
+            max_abs_diff(&m.forward(&ids(), None).unwrap(), &want) < 1e-3,
+            "{init:?}"
+        );
+        // Train a little (here: perturb A and B), then save and load onto the original base.
+        peft::visit_adapter_tensors_mut(&mut m, &mut |_, t| {
+            *t = (&*t * 1.1)?;
+            Ok(())
+        })
+        .unwrap();
+        let trained = m.forward(&ids(), None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        files::save(&m, &cfg, "base", dir.path()).unwrap();
+        let saved = files::read_config(dir.path()).unwrap();
+        assert_eq!((saved.rank, saved.alpha), (8, 16.0), "twice the rank, twice α");
+        let mut onto_original = original.clone();
+        files::load(&mut onto_original, dir.path()).unwrap();
+        assert!(
+            max_abs_diff(&onto_original.forward(&ids(), None).unwrap(), &trained) < 1e-3,
+            "{init:?}"
+        );
+    }
 }

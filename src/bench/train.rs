@@ -5,6 +5,7 @@ use super::emit;
 use crate::data::{Batch, Batcher, Encoded};
 use crate::model::random::random_weights;
 use crate::model::{Qwen, QwenConfig};
+use crate::peft::{LoraConfig, Target};
 use crate::train::loss::summed_loss;
 use crate::train::optim::{AdamW, AdamWConfig};
 use crate::{memory, threads};
@@ -17,6 +18,20 @@ use std::time::Instant;
 pub enum Method {
     /// Every weight trained.
     Full,
+    /// LoRA on all seven projections.
+    Lora,
+    /// DoRA on all seven projections.
+    Dora,
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Full => "full",
+            Method::Lora => "lora",
+            Method::Dora => "dora",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -63,6 +78,7 @@ pub struct Options {
     pub batch: usize,
     pub seq: usize,
     pub steps: usize,
+    pub rank: usize,
 }
 
 pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
@@ -73,6 +89,17 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
     let mut model = Qwen::load(&cfg, &random_weights(&cfg, 0, 0.02)?, DType::F32)?;
     let vars = match opts.method {
         Method::Full => model.make_trainable()?,
+        Method::Lora | Method::Dora => {
+            let cfg = LoraConfig {
+                rank: opts.rank,
+                alpha: 2.0 * opts.rank as f64,
+                target: Target::AllLinear,
+                use_dora: opts.method == Method::Dora,
+                ..Default::default()
+            };
+            crate::peft::attach(&mut model, &cfg)?;
+            crate::peft::make_trainable(&mut model)?
+        }
     };
     let mut opt = AdamW::new(vars, AdamWConfig::default())?;
     let vocab = cfg.vocab_size as u32;
@@ -106,7 +133,7 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
     let step_seconds = times.iter().sum::<f64>() / times.len() as f64;
     emit(&Record {
         bench: "train",
-        method: "full",
+        method: opts.method.name(),
         shape: shape.name(),
         threads: threads::count(),
         batch: opts.batch,

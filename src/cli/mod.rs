@@ -107,6 +107,9 @@ enum BenchCommand {
         seq: usize,
         #[arg(long, default_value_t = 3)]
         steps: usize,
+        /// Adapter rank (lora, dora).
+        #[arg(long, default_value_t = 16)]
+        rank: usize,
     },
 }
 
@@ -171,12 +174,14 @@ fn run(command: Command) -> Result<ExitCode> {
             batch,
             seq,
             steps,
+            rank,
         }) => {
             let opts = bench::train::Options {
                 method,
                 batch,
                 seq,
                 steps,
+                rank,
             };
             for s in shape {
                 bench::train::run(s, &opts)?;

@@ -7,7 +7,7 @@ use super::{attach, visit_adapter_tensors_mut, LoraConfig, Target};
 use crate::model::weights::save_safetensors;
 use crate::model::Qwen;
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::path::Path;
@@ -33,23 +33,56 @@ pub fn config_json(cfg: &LoraConfig, base_model: &str) -> Value {
         "target_modules": cfg.target.to_peft(),
         "use_rslora": cfg.use_rslora,
         "use_dora": cfg.use_dora,
-        "init_lora_weights": match cfg.init { LoraInit::KaimingUniform => json!(true), LoraInit::Gaussian => json!("gaussian") },
+        "init_lora_weights": match cfg.init {
+            LoraInit::KaimingUniform => json!(true),
+            LoraInit::Gaussian => json!("gaussian"),
+            LoraInit::Pissa => json!("pissa"),
+            LoraInit::PissaNiter(n) => json!(format!("pissa_niter_{n}")),
+        },
         "modules_to_save": null,
         "lora_bias": false,
         "inference_mode": true,
     })
 }
 
-/// Writes the model's adapters as a PEFT folder.
+/// Writes the model's adapters as a PEFT folder. A PiSSA adapter is written
+/// as plain LoRA of twice the rank, ΔW = B·A − B₀·A₀, which a stock PEFT
+/// applies to the original (not the residual) base.
 pub fn save(model: &Qwen, cfg: &LoraConfig, base_model: &str, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tensors = super::adapter_tensors(model)?;
+    let mut tensors = super::adapter_tensors(model)?;
     if tensors.is_empty() {
         bail!("the model has no adapters to save");
     }
+    let mut cfg = cfg.clone();
+    if matches!(cfg.init, LoraInit::Pissa | LoraInit::PissaNiter(_)) {
+        let mut converted = std::collections::HashMap::new();
+        model.clone().visit_linears_mut(&mut |module, lin| {
+            let Some(l) = lin.adapter().map(|a| a.lora()) else {
+                return Ok(());
+            };
+            let (a0, b0) = l
+                .initial
+                .as_ref()
+                .context("a PiSSA adapter lost its initial factors")?;
+            let a = Tensor::cat(&[&l.a.detach(), a0], 0)?;
+            let b = Tensor::cat(&[&l.b.detach(), &b0.neg()?], 1)?;
+            converted.insert(super::peft_key(module, "lora_A.weight"), a);
+            converted.insert(super::peft_key(module, "lora_B.weight"), b);
+            Ok(())
+        })?;
+        tensors = converted;
+        cfg.rank *= 2;
+        cfg.alpha *= if cfg.use_rslora {
+            std::f64::consts::SQRT_2
+        } else {
+            2.0
+        };
+        cfg.init = LoraInit::KaimingUniform;
+    }
     std::fs::write(
         dir.join(CONFIG_FILE),
-        serde_json::to_string_pretty(&config_json(cfg, base_model))?,
+        serde_json::to_string_pretty(&config_json(&cfg, base_model))?,
     )?;
     save_safetensors(&tensors, &dir.join(WEIGHTS_FILE))
 }

@@ -16,6 +16,9 @@ pub struct Lora {
     pub b: Tensor,
     pub scaling: f64,
     pub dropout: Option<Dropout>,
+    /// PiSSA's starting (A, B): the base was replaced by W − s·B₀·A₀, so
+    /// saving subtracts this part again (see `files::save`).
+    pub initial: Option<(Tensor, Tensor)>,
 }
 
 /// How A is drawn (B always starts at zero, so training starts from the base model).
@@ -26,6 +29,10 @@ pub enum LoraInit {
     KaimingUniform,
     /// A ~ N(0, 1/r²).
     Gaussian,
+    /// PiSSA from an exact SVD (`"pissa"`).
+    Pissa,
+    /// PiSSA from a randomized SVD with N subspace iterations (`"pissa_niter_N"`).
+    PissaNiter(usize),
 }
 
 pub fn scaling(alpha: f64, rank: usize, rslora: bool) -> f64 {
@@ -54,12 +61,15 @@ impl Lora {
                     .collect()
             }
             LoraInit::Gaussian => normal_vec(&mut rng, rank * in_f, 0.0, 1.0 / rank as f32),
+            // Replaced by the SVD in `attach`.
+            LoraInit::Pissa | LoraInit::PissaNiter(_) => vec![0.0; rank * in_f],
         };
         Ok(Self {
             a: Tensor::from_vec(a, (rank, in_f), &Device::Cpu)?,
             b: Tensor::zeros((out_f, rank), candle_core::DType::F32, &Device::Cpu)?,
             scaling,
             dropout: None,
+            initial: None,
         })
     }
 

@@ -6,6 +6,7 @@ pub mod dora;
 pub mod dropout;
 pub mod files;
 pub mod lora;
+pub mod pissa;
 
 use crate::model::Qwen;
 use anyhow::{bail, Context, Result};
@@ -58,6 +59,7 @@ impl Adapter {
         l.a = l.a.detach();
         l.b = l.b.detach();
         l.dropout = None;
+        l.initial = l.initial.as_ref().map(|(a, b)| (a.detach(), b.detach()));
         if let Adapter::Dora(d) = &mut copy {
             d.magnitude = d.magnitude.detach();
         }
@@ -175,6 +177,9 @@ pub fn attach(model: &mut Qwen, cfg: &LoraConfig) -> Result<usize> {
     if cfg.rank == 0 {
         bail!("lora_rank must be at least 1");
     }
+    if cfg.use_dora && matches!(cfg.init, LoraInit::Pissa | LoraInit::PissaNiter(_)) {
+        bail!("PiSSA initialisation with DoRA is not supported; choose one");
+    }
     if !(0.0..1.0).contains(&cfg.dropout) {
         bail!("lora_dropout must be in [0, 1)");
     }
@@ -195,6 +200,18 @@ pub fn attach(model: &mut Qwen, cfg: &LoraConfig) -> Result<usize> {
         )?;
         let dtype = lin.weight().dtype();
         (l.a, l.b) = (l.a.to_dtype(dtype)?, l.b.to_dtype(dtype)?);
+        let niter = match cfg.init {
+            LoraInit::Pissa => Some(None),
+            LoraInit::PissaNiter(n) => Some(Some(n)),
+            _ => None,
+        };
+        if let Some(niter) = niter {
+            let (a, b, residual) =
+                pissa::decompose(&lin.weight().detach(), cfg.rank, cfg.scaling(), niter, seed)?;
+            l.initial = Some((a.clone(), b.clone()));
+            (l.a, l.b) = (a, b);
+            *lin.weight_mut() = residual;
+        }
         if cfg.dropout > 0.0 {
             l.dropout = Some(Dropout::new(cfg.dropout, seed ^ 0xD40F));
         }

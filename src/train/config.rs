@@ -2,6 +2,7 @@
 //! reads the same in both tools.
 
 use super::schedule::SchedulerType;
+use crate::peft::lora::LoraInit;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -63,6 +64,12 @@ pub struct TrainConfig {
     pub use_rslora: bool,
     #[serde(default)]
     pub use_dora: bool,
+    /// Start the adapter on W's principal singular directions.
+    #[serde(default)]
+    pub pissa_init: bool,
+    /// Subspace iterations of the randomized SVD; -1 for an exact SVD.
+    #[serde(default = "d_pissa_iter")]
+    pub pissa_iter: i64,
     #[serde(default = "d_cutoff")]
     pub cutoff_len: usize,
     #[serde(default)]
@@ -125,6 +132,9 @@ fn d_rank() -> usize {
 fn d_target() -> String {
     "all".into()
 }
+fn d_pissa_iter() -> i64 {
+    16
+}
 fn d_cutoff() -> usize {
     1024
 }
@@ -172,6 +182,8 @@ pub const KEYS: &[&str] = &[
     "lora_target",
     "use_rslora",
     "use_dora",
+    "pissa_init",
+    "pissa_iter",
     "cutoff_len",
     "packing",
     "train_on_prompt",
@@ -275,7 +287,11 @@ impl TrainConfig {
             target: crate::peft::Target::parse(&self.lora_target).context("`lora_target`")?,
             use_rslora: self.use_rslora,
             use_dora: self.use_dora,
-            init: crate::peft::lora::LoraInit::KaimingUniform,
+            init: match (self.pissa_init, self.pissa_iter) {
+                (false, _) => LoraInit::KaimingUniform,
+                (true, n) if n < 0 => LoraInit::Pissa,
+                (true, n) => LoraInit::PissaNiter(n as usize),
+            },
             seed: self.seed,
         })
     }
