@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod doctor;
+pub mod export;
 pub mod generate;
 pub mod hub;
 pub mod memory;

@@ -167,3 +167,46 @@ fn chat_and_eval_take_an_adapter() {
     };
     assert!(eval(true) < eval(false));
 }
+
+#[test]
+fn export_writes_a_merged_model_that_matches_base_plus_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "use_dora = true\n");
+    tunelings::train::train(&cfg, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let bin = env!("CARGO_BIN_EXE_tunelings");
+    let model = dir.path().join("model");
+    for format in ["merged", "peft"] {
+        let out = dir.path().join(format);
+        let status = Command::new(bin)
+            .args(["export", "--format", format, "--model"])
+            .arg(&model)
+            .arg("--adapter")
+            .arg(&cfg.output_dir)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+    let ids = candle_core::Tensor::new(&[[3u32, 40, 77, 120]], &candle_core::Device::Cpu).unwrap();
+    let with_adapter =
+        Checkpoint::load(Some(cfg.output_dir.to_str().unwrap()), candle_core::DType::F32).unwrap();
+    let merged = Checkpoint::load_dir(&dir.path().join("merged"), candle_core::DType::F32).unwrap();
+    assert!(!tunelings::peft::has_adapters(&merged.model));
+    let want = with_adapter.model.forward(&ids, None).unwrap();
+    let got = merged.model.forward(&ids, None).unwrap();
+    assert!(common::max_abs_diff(&want, &got) < 1e-4);
+    let reexported = Checkpoint::load(
+        Some(dir.path().join("peft").to_str().unwrap()),
+        candle_core::DType::F32,
+    )
+    .unwrap();
+    assert_eq!(
+        common::max_abs_diff(&reexported.model.forward(&ids, None).unwrap(), &want),
+        0.0
+    );
+}

@@ -37,6 +37,20 @@ enum Command {
     Eval(train::EvalArgs),
     /// Rebuild the embedded nano-qwen from scratch: corpus, tokenizer, pretraining.
     Pretrain(PretrainArgs),
+    /// Write an adapter (PEFT folder) or a merged model folder.
+    Export {
+        /// Base model folder or hub id (default: the embedded nano-qwen).
+        #[arg(long)]
+        model: Option<String>,
+        /// PEFT adapter folder to export or merge.
+        #[arg(long)]
+        adapter: Option<std::path::PathBuf>,
+        #[arg(long, value_enum)]
+        format: crate::export::Format,
+        /// Output folder.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Check that this machine is ready for the course.
     Doctor(DoctorArgs),
     /// Measure speed and memory; prints JSON lines.
@@ -131,6 +145,16 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Generate(args) => chat::generate(args)?,
         Command::Train { config } => train::train(config)?,
         Command::Eval(args) => train::eval(args)?,
+        Command::Export {
+            model,
+            adapter,
+            format,
+            out,
+        } => {
+            let mut ckpt = crate::checkpoint::Checkpoint::load(model.as_deref(), candle_core::DType::F32)?;
+            crate::export::export(&mut ckpt, adapter.as_deref(), format, &out)?;
+            println!("exported to {}", out.display());
+        }
         Command::Pretrain(a) => {
             let d = crate::pretrain::recipe::PretrainOptions::default();
             let opts = crate::pretrain::recipe::PretrainOptions {

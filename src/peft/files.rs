@@ -87,6 +87,19 @@ pub fn save(model: &Qwen, cfg: &LoraConfig, base_model: &str, dir: &Path) -> Res
     save_safetensors(&tensors, &dir.join(WEIGHTS_FILE))
 }
 
+/// `base_model_name_or_path` of an adapter folder.
+pub fn read_base_name(dir: &Path) -> Result<String> {
+    let path = dir.join(CONFIG_FILE);
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?,
+    )
+    .with_context(|| format!("{}: invalid JSON", path.display()))?;
+    Ok(v.get("base_model_name_or_path")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string())
+}
+
 /// Reads `adapter_config.json` into our config.
 pub fn read_config(dir: &Path) -> Result<LoraConfig> {
     let path = dir.join(CONFIG_FILE);

@@ -1,0 +1,62 @@
+//! `tunelings export`: a PEFT adapter folder, or a merged model folder that
+//! transformers (and this tool) load with no adapter code at all.
+
+use crate::checkpoint::Checkpoint;
+use crate::model::weights::save_safetensors;
+use crate::peft;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `adapter_config.json` + `adapter_model.safetensors`.
+    Peft,
+    /// An HF model folder with the adapter folded into the weights.
+    Merged,
+    /// GGUF for llama.cpp / Ollama (not built yet).
+    Gguf,
+}
+
+/// Side files copied next to exported weights so the folder stands alone.
+const SIDE_FILES: [&str; 3] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+];
+
+fn copy_side_files(from: &Path, to: &Path) -> Result<()> {
+    for f in SIDE_FILES {
+        let src = from.join(f);
+        if src.exists() {
+            std::fs::copy(&src, to.join(f)).with_context(|| format!("cannot copy {}", src.display()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn export(ckpt: &mut Checkpoint, adapter: Option<&Path>, format: Format, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let lora = match adapter {
+        Some(dir) => Some(
+            peft::files::load(&mut ckpt.model, dir)
+                .with_context(|| format!("cannot load the adapter in {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    match format {
+        Format::Peft => {
+            let Some(lora) = lora else { bail!("--format peft needs --adapter") };
+            let base = peft::files::read_base_name(adapter.expect("checked above"))?;
+            peft::files::save(&ckpt.model, &lora, &base, out)?;
+        }
+        Format::Merged => {
+            peft::merge(&mut ckpt.model)?;
+            save_safetensors(&ckpt.model.state_dict()?, &out.join("model.safetensors"))?;
+            std::fs::write(out.join("config.json"), ckpt.model.config().to_json()?)?;
+        }
+        Format::Gguf => bail!(
+            "GGUF export is not built yet; export --format merged and convert with llama.cpp's convert_hf_to_gguf.py"
+        ),
+    }
+    copy_side_files(&ckpt.dir, out)
+}
