@@ -73,6 +73,28 @@ fn lora_and_dora_runs_learn_and_write_peft_folders() {
 }
 
 #[test]
+fn qlora_and_qdora_runs_learn() {
+    for dora in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(
+            dir.path(),
+            &format!("use_dora = {dora}\nquantization_bit = 4\nmax_steps = 60\n"),
+        );
+        let base = Checkpoint::load(
+            Some(dir.path().join("model").to_str().unwrap()),
+            candle_core::DType::F32,
+        )
+        .unwrap();
+        let before = tunelings::train::eval::evaluate_file(&base, &dir.path().join("train.jsonl"), 128, 3)
+            .unwrap()
+            .loss;
+        let out = tunelings::train::train(&cfg, &AtomicBool::new(false), &mut |_| {}).unwrap();
+        let after = out.final_eval.unwrap().loss;
+        assert!(after < before * 0.5, "dora={dora}: {before} → {after}");
+    }
+}
+
+#[test]
 fn lora_resume_with_dropout_is_exact() {
     let dir = tempfile::tempdir().unwrap();
     let extra = "lora_dropout = 0.1\ngradient_accumulation_steps = 2\nmax_steps = 6\n";

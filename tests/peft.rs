@@ -110,9 +110,9 @@ fn merged_weight_is_base_plus_scaled_b_a_and_logits_agree() {
         );
 
         let lin = m.layers[0].self_attn.q_proj.clone();
-        let (w, l) = (lin.weight().clone(), lin.adapter().unwrap().lora().clone());
+        let (w, l) = (lin.weight().unwrap(), lin.adapter().unwrap().lora().clone());
         peft::merge(&mut m).unwrap();
-        let merged_w = m.layers[0].self_attn.q_proj.weight().clone();
+        let merged_w = m.layers[0].self_attn.q_proj.weight().unwrap();
         let mut expected = (&w + (l.b.matmul(&l.a).unwrap() * l.scaling).unwrap()).unwrap();
         if let Some(peft::Adapter::Dora(d)) = lin.adapter() {
             let norm = expected.sqr().unwrap().sum_keepdim(1).unwrap().sqrt().unwrap();
@@ -134,7 +134,7 @@ fn merged_weight_is_base_plus_scaled_b_a_and_logits_agree() {
 
         peft::unmerge(&mut m).unwrap();
         assert_eq!(
-            max_abs_diff(&m.layers[0].self_attn.q_proj.weight().clone(), &w),
+            max_abs_diff(&m.layers[0].self_attn.q_proj.weight().unwrap(), &w),
             0.0
         );
         assert!(max_abs_diff(&m.forward(&ids(), None).unwrap(), &unmerged) < 1e-6);
@@ -193,7 +193,7 @@ fn adapter_gradients_match_finite_differences() {
                         let Some(rest) = name.strip_prefix(&format!("base_model.model.{module}.")) else {
                             return Ok(());
                         };
-                        let weight = lin.weight().clone();
+                        let weight = lin.weight()?;
                         let adapter = lin.adapter_mut().unwrap();
                         let norm_before = dora::row_norms(&weight, &adapter.lora().delta_weight()?)?;
                         let t = match (rest, &mut *adapter) {
@@ -376,6 +376,75 @@ fn pissa_saves_as_plain_lora_that_applies_to_the_original_base() {
         assert!(
             max_abs_diff(&onto_original.forward(&ids(), None).unwrap(), &trained) < 1e-3,
             "{init:?}"
+        );
+    }
+}
+
+#[test]
+fn nf4_base_computes_with_its_dequantized_weights_and_passes_dx() {
+    let mut q = base(DType::F64);
+    let bytes = tunelings::quant::quantize_projections(&mut q, true).unwrap();
+    assert!(q.layers[0].mlp.up_proj.is_quantized());
+    // 7 projections × 2 layers hold 2 × (64·64·2 + 64·32·2 + 64·128·3) weights at ≈ 4.13 bits.
+    let weights = 2 * (64 * 64 * 2 + 64 * 32 * 2 + 64 * 128 * 3);
+    assert!(
+        (bytes as f64 * 8.0 / weights as f64 - 4.13).abs() < 0.2,
+        "{bytes} bytes"
+    );
+    let mut dense = q.clone();
+    dense
+        .visit_linears_mut(&mut |_, lin| {
+            *lin = tunelings::model::linear::AdapterLinear::new(lin.weight()?, lin.bias().cloned());
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        max_abs_diff(
+            &q.forward(&ids(), None).unwrap(),
+            &dense.forward(&ids(), None).unwrap()
+        ) < 1e-10
+    );
+
+    // QDoRA on the NF4 base: dX by autograd equals finite differences.
+    peft::attach(&mut q, &lora_cfg(true)).unwrap();
+    randomize(&mut q, 2);
+    let embeds = q.embed(&ids()).unwrap();
+    let r = Tensor::randn(0f64, 1., (1, 6, q.config().vocab_size), &Device::Cpu).unwrap();
+    let loss = |e: &Tensor| {
+        let h = q
+            .hidden_states(
+                e,
+                &tunelings::model::Positions::Contiguous { start: 0 },
+                &tunelings::model::AttentionMask::Causal,
+                None,
+            )
+            .unwrap();
+        (q.lm_head(&h).unwrap() * &r).unwrap().sum_all().unwrap()
+    };
+    let x = Var::from_tensor(&embeds).unwrap();
+    let g: Vec<f64> = loss(x.as_tensor())
+        .backward()
+        .unwrap()
+        .get(x.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let base_v: Vec<f64> = embeds.flatten_all().unwrap().to_vec1().unwrap();
+    for i in [0, 77, 190, 311] {
+        let at = |d: f64| {
+            let mut v = base_v.clone();
+            v[i] += d;
+            loss(&Tensor::from_vec(v, embeds.shape(), &Device::Cpu).unwrap())
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        let numeric = (at(1e-5) - at(-1e-5)) / 2e-5;
+        assert!(
+            (g[i] - numeric).abs() <= 1e-7 + 1e-5 * numeric.abs(),
+            "dX[{i}]: {} vs {numeric}",
+            g[i]
         );
     }
 }

@@ -5,6 +5,7 @@ use super::emit;
 use crate::data::{Batch, Batcher, Encoded};
 use crate::model::random::random_weights;
 use crate::model::{Qwen, QwenConfig};
+use crate::peft::lora::LoraInit;
 use crate::peft::{LoraConfig, Target};
 use crate::train::loss::summed_loss;
 use crate::train::optim::{AdamW, AdamWConfig};
@@ -22,6 +23,12 @@ pub enum Method {
     Lora,
     /// DoRA on all seven projections.
     Dora,
+    /// LoRA initialised by PiSSA (randomized SVD, 16 iterations).
+    Pissa,
+    /// LoRA on an NF4 base with double quantization.
+    Qlora,
+    /// DoRA on an NF4 base with double quantization.
+    Qdora,
 }
 
 impl Method {
@@ -30,6 +37,9 @@ impl Method {
             Method::Full => "full",
             Method::Lora => "lora",
             Method::Dora => "dora",
+            Method::Pissa => "pissa",
+            Method::Qlora => "qlora",
+            Method::Qdora => "qdora",
         }
     }
 }
@@ -89,14 +99,22 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
     let mut model = Qwen::load(&cfg, &random_weights(&cfg, 0, 0.02)?, DType::F32)?;
     let vars = match opts.method {
         Method::Full => model.make_trainable()?,
-        Method::Lora | Method::Dora => {
+        method => {
             let cfg = LoraConfig {
                 rank: opts.rank,
                 alpha: 2.0 * opts.rank as f64,
                 target: Target::AllLinear,
-                use_dora: opts.method == Method::Dora,
+                use_dora: matches!(method, Method::Dora | Method::Qdora),
+                init: if method == Method::Pissa {
+                    LoraInit::PissaNiter(16)
+                } else {
+                    LoraInit::KaimingUniform
+                },
                 ..Default::default()
             };
+            if matches!(method, Method::Qlora | Method::Qdora) {
+                crate::quant::quantize_projections(&mut model, true)?;
+            }
             crate::peft::attach(&mut model, &cfg)?;
             crate::peft::make_trainable(&mut model)?
         }

@@ -1,29 +1,83 @@
 //! The one linear layer every projection goes through.
 //!
-//! A frozen weight takes a custom op whose backward returns only dX: candle's
-//! own matmul backward would also compute (and keep) a weight-sized gradient
-//! for weights nobody trains. A trainable weight (a `Var`, in full fine-tuning)
-//! takes the plain matmul so its gradient is recorded. Adapters (LoRA, DoRA)
-//! add their branch on top of the base output.
+//! A frozen weight (dense or NF4) takes a custom op whose backward returns
+//! only dX; a trainable weight (a `Var`, in full fine-tuning) takes the plain
+//! matmul so its gradient is recorded. Adapters (LoRA, DoRA) add their branch
+//! on top of the base output.
 
+use super::frozen_matmul::{dequantize, FrozenMatmul, FrozenNf4Matmul};
 use crate::peft::Adapter;
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor};
+use crate::quant::nf4::Nf4;
+use candle_core::{DType, Result, Tensor};
+use std::sync::Arc;
+
+/// A layer's base weight (out, in): dense, or NF4 for QLoRA/QDoRA.
+#[derive(Debug, Clone)]
+pub enum BaseWeight {
+    Dense(Tensor),
+    /// Dequantized to `dtype` whenever it is used.
+    Nf4 {
+        q: Arc<Nf4>,
+        dtype: DType,
+    },
+}
+
+impl BaseWeight {
+    /// The weight as a dense tensor (dequantized for NF4).
+    pub fn dense(&self) -> Result<Tensor> {
+        match self {
+            BaseWeight::Dense(w) => Ok(w.clone()),
+            BaseWeight::Nf4 { q, dtype } => dequantize(q, *dtype),
+        }
+    }
+
+    pub fn dims(&self) -> (usize, usize) {
+        match self {
+            BaseWeight::Dense(w) => (w.dims()[0], w.dims()[1]),
+            BaseWeight::Nf4 { q, .. } => (q.shape[0], q.shape[1]),
+        }
+    }
+
+    /// x · Wᵀ for x of any rank ≥ 1; only a trained (`Var`) dense weight
+    /// records its own gradient.
+    pub fn matmul(&self, x: &Tensor) -> Result<Tensor> {
+        let (out_f, in_f) = self.dims();
+        let x2 = x.reshape((x.elem_count() / in_f, in_f))?;
+        let y = match self {
+            BaseWeight::Dense(w) if w.is_variable() || w.track_op() => x2.matmul(&w.t()?)?,
+            BaseWeight::Dense(w) => x2.apply_op1(FrozenMatmul { weight: w.clone() })?,
+            BaseWeight::Nf4 { q, dtype } => x2.apply_op1(FrozenNf4Matmul {
+                weight: q.clone(),
+                dtype: *dtype,
+            })?,
+        };
+        let mut out_dims = x.dims().to_vec();
+        *out_dims.last_mut().expect("x has rank >= 1") = out_f;
+        y.reshape(out_dims)
+    }
+
+    fn detached(&self) -> Self {
+        match self {
+            BaseWeight::Dense(w) => BaseWeight::Dense(w.detach()),
+            nf4 => nf4.clone(),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct AdapterLinear {
-    weight: Tensor,
+    base: BaseWeight,
     bias: Option<Tensor>,
     adapter: Option<Adapter>,
     /// The base weight from before `merge`, restored by `unmerge`.
-    unmerged: Option<Tensor>,
+    unmerged: Option<BaseWeight>,
 }
 
 impl AdapterLinear {
     /// `weight` is (out, in) as in PyTorch; `bias` is (out).
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
         Self {
-            weight,
+            base: BaseWeight::Dense(weight),
             bias,
             adapter: None,
             unmerged: None,
@@ -47,14 +101,40 @@ impl AdapterLinear {
         self.unmerged.is_some()
     }
 
-    /// Folds the adapter into the base weight; the adapter branch then stays off.
+    pub fn base(&self) -> &BaseWeight {
+        &self.base
+    }
+
+    pub fn is_quantized(&self) -> bool {
+        matches!(self.base, BaseWeight::Nf4 { .. })
+    }
+
+    /// Stores the base weight in NF4 (QLoRA); the dense copy is dropped.
+    pub fn quantize_nf4(&mut self, double_quant: bool) -> anyhow::Result<()> {
+        if let BaseWeight::Dense(w) = &self.base {
+            let dtype = w.dtype();
+            let data: Vec<f32> = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+            let q = Nf4::quantize(&data, w.dims(), double_quant)?;
+            self.base = BaseWeight::Nf4 {
+                q: Arc::new(q),
+                dtype,
+            };
+        }
+        Ok(())
+    }
+
+    /// Folds the adapter into the base weight; the adapter branch then stays
+    /// off. An NF4 base is dequantized first: the merged weight is dense.
     pub fn merge(&mut self) -> anyhow::Result<()> {
         let Some(adapter) = &self.adapter else {
             return Ok(());
         };
         if self.unmerged.is_none() {
-            let merged = adapter.merged_weight(&self.weight.detach())?;
-            self.unmerged = Some(std::mem::replace(&mut self.weight, merged));
+            if self.is_quantized() {
+                eprintln!("warning: merging into an NF4 base dequantizes it; the merged weight is dense F32");
+            }
+            let merged = adapter.merged_weight(&self.base.dense()?.detach())?;
+            self.unmerged = Some(std::mem::replace(&mut self.base, BaseWeight::Dense(merged)));
         }
         Ok(())
     }
@@ -62,30 +142,35 @@ impl AdapterLinear {
     /// Restores the base weight exactly and switches the adapter branch back on.
     pub fn unmerge(&mut self) {
         if let Some(w) = self.unmerged.take() {
-            self.weight = w;
+            self.base = w;
         }
     }
 
     /// The same layer, recording no graph and with dropout off (evaluation, sampling).
     pub fn detached(&self) -> Self {
         Self {
-            weight: self.weight.detach(),
+            base: self.base.detached(),
             bias: self.bias.as_ref().map(Tensor::detach),
             adapter: self.adapter.as_ref().map(Adapter::detached),
-            unmerged: self.unmerged.as_ref().map(Tensor::detach),
+            unmerged: self.unmerged.as_ref().map(BaseWeight::detached),
         }
     }
 
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
+    /// The base weight, dense (dequantized if stored in NF4).
+    pub fn weight(&self) -> Result<Tensor> {
+        self.base.dense()
     }
 
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()
     }
 
-    pub fn weight_mut(&mut self) -> &mut Tensor {
-        &mut self.weight
+    /// The dense base weight, to train or replace; `None` when quantized.
+    pub fn weight_mut(&mut self) -> Option<&mut Tensor> {
+        match &mut self.base {
+            BaseWeight::Dense(w) => Some(w),
+            BaseWeight::Nf4 { .. } => None,
+        }
     }
 
     pub fn bias_mut(&mut self) -> Option<&mut Tensor> {
@@ -93,19 +178,19 @@ impl AdapterLinear {
     }
 
     pub fn in_features(&self) -> usize {
-        self.weight.dims()[1]
+        self.base.dims().1
     }
 
     pub fn out_features(&self) -> usize {
-        self.weight.dims()[0]
+        self.base.dims().0
     }
 
     /// x: (..., in) → (..., out).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut y = base_matmul(x, &self.weight)?;
+        let mut y = self.base.matmul(x)?;
         if let (Some(adapter), false) = (&self.adapter, self.is_merged()) {
             y = adapter
-                .forward(x, &y, &self.weight)
+                .forward(x, &y, &self.base)
                 .map_err(candle_core::Error::wrap)?;
         }
         match &self.bias {
@@ -115,56 +200,15 @@ impl AdapterLinear {
     }
 }
 
-/// x · Wᵀ for x of any rank ≥ 1, choosing the frozen op when W is not trained.
+/// x · Wᵀ with a dense W, taking the frozen op unless W is trained.
 pub fn base_matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let dims = x.dims();
-    let (in_f, out_f) = (w.dims()[1], w.dims()[0]);
-    let rows = x.elem_count() / in_f;
-    let x2 = x.reshape((rows, in_f))?;
-    let y = if w.is_variable() || w.track_op() {
-        x2.matmul(&w.t()?)?
-    } else {
-        x2.apply_op1(FrozenMatmul { weight: w.clone() })?
-    };
-    let mut out_dims = dims.to_vec();
-    *out_dims.last_mut().expect("x has rank >= 1") = out_f;
-    y.reshape(out_dims)
-}
-
-/// y = x · Wᵀ with W a constant: the backward returns dX = dY · W only.
-struct FrozenMatmul {
-    weight: Tensor,
-}
-
-impl CustomOp1 for FrozenMatmul {
-    fn name(&self) -> &'static str {
-        "frozen-matmul"
-    }
-
-    fn cpu_fwd(&self, x: &CpuStorage, x_layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (m, k) = x_layout.shape().dims2()?;
-        let (n, k2) = self.weight.dims2()?;
-        if k != k2 {
-            candle_core::bail!("frozen-matmul: input has {k} features, weight expects {k2}");
-        }
-        let (w_storage, w_layout) = self.weight.storage_and_layout();
-        let Storage::Cpu(w) = &*w_storage else {
-            candle_core::bail!("frozen-matmul: weight is not on the CPU");
-        };
-        let wt = w_layout.transpose(0, 1)?;
-        let y = x.matmul(w, (1, m, n, k), x_layout, &wt)?;
-        Ok((y, Shape::from((m, n))))
-    }
-
-    fn bwd(&self, _x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(grad.matmul(&self.weight)?))
-    }
+    BaseWeight::Dense(w.clone()).matmul(x)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Device, Var};
+    use candle_core::{Device, Var};
 
     #[test]
     fn frozen_op_matches_plain_matmul_and_skips_weight_grad() -> Result<()> {

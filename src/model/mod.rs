@@ -1,6 +1,7 @@
 //! The Qwen2 / Qwen3 decoder in candle, with adapter-aware linears.
 
 pub mod config;
+pub mod frozen_matmul;
 pub mod kv_cache;
 pub mod linear;
 pub mod ops;

@@ -460,7 +460,10 @@ fn visit_linear(
     lin: &mut AdapterLinear,
     f: &mut dyn FnMut(&str, &mut Tensor) -> Result<()>,
 ) -> Result<()> {
-    f(&format!("{prefix}.weight"), lin.weight_mut())?;
+    // An NF4 base is not a tensor parameter: nothing to visit.
+    if let Some(w) = lin.weight_mut() {
+        f(&format!("{prefix}.weight"), w)?;
+    }
     if let Some(b) = lin.bias_mut() {
         f(&format!("{prefix}.bias"), b)?;
     }

@@ -3,7 +3,7 @@
 //! y = g ⊙ (W·x + s·B·A·x) + b, g = m / ‖W + s·B·A‖_row. The bias is not scaled.
 
 use super::lora::Lora;
-use crate::model::linear::base_matmul;
+use crate::model::linear::BaseWeight;
 use anyhow::Result;
 use candle_core::{Tensor, D};
 
@@ -33,8 +33,8 @@ impl Dora {
     }
 
     /// `base` is W·x (no bias) for the same x.
-    pub fn forward(&self, x: &Tensor, base: &Tensor, weight: &Tensor) -> Result<Tensor> {
-        let g = self.scale(weight)?;
+    pub fn forward(&self, x: &Tensor, base: &Tensor, weight: &BaseWeight) -> Result<Tensor> {
+        let g = self.scale(&weight.dense()?)?;
         let dx = self.lora.branch_input(x)?;
         let lora = self.lora.delta_out(&dx)?;
         if self.lora.dropout.is_none() {
@@ -42,7 +42,7 @@ impl Dora {
         }
         // With dropout PEFT recomputes W on the dropped input for the DoRA term:
         // base + (g − 1)·W·drop(x) + g·s·B·A·drop(x).
-        let base_dropped = base_matmul(&dx, weight)?;
+        let base_dropped = weight.matmul(&dx)?;
         let g_minus_1 = (&g - 1.0)?;
         Ok((base + base_dropped.broadcast_mul(&g_minus_1)? + lora.broadcast_mul(&g)?)?)
     }

@@ -8,6 +8,7 @@ pub mod files;
 pub mod lora;
 pub mod pissa;
 
+use crate::model::linear::BaseWeight;
 use crate::model::Qwen;
 use anyhow::{bail, Context, Result};
 use candle_core::{Tensor, Var};
@@ -38,7 +39,7 @@ impl Adapter {
     }
 
     /// The layer's output given its base output `base` = W·x (no bias).
-    pub fn forward(&self, x: &Tensor, base: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, base: &Tensor, weight: &BaseWeight) -> Result<Tensor> {
         match self {
             Adapter::Lora(l) => Ok((base + l.delta_out(&l.branch_input(x)?)?)?),
             Adapter::Dora(d) => d.forward(x, base, weight),
@@ -198,7 +199,7 @@ pub fn attach(model: &mut Qwen, cfg: &LoraConfig) -> Result<usize> {
             cfg.init,
             seed,
         )?;
-        let dtype = lin.weight().dtype();
+        let dtype = lin.weight()?.dtype();
         (l.a, l.b) = (l.a.to_dtype(dtype)?, l.b.to_dtype(dtype)?);
         let niter = match cfg.init {
             LoraInit::Pissa => Some(None),
@@ -207,16 +208,17 @@ pub fn attach(model: &mut Qwen, cfg: &LoraConfig) -> Result<usize> {
         };
         if let Some(niter) = niter {
             let (a, b, residual) =
-                pissa::decompose(&lin.weight().detach(), cfg.rank, cfg.scaling(), niter, seed)?;
+                pissa::decompose(&lin.weight()?.detach(), cfg.rank, cfg.scaling(), niter, seed)?;
             l.initial = Some((a.clone(), b.clone()));
             (l.a, l.b) = (a, b);
-            *lin.weight_mut() = residual;
+            *lin.weight_mut()
+                .context("PiSSA needs a full-precision base; quantize after attaching")? = residual;
         }
         if cfg.dropout > 0.0 {
             l.dropout = Some(Dropout::new(cfg.dropout, seed ^ 0xD40F));
         }
         let adapter = if cfg.use_dora {
-            Adapter::Dora(Dora::new(l, &lin.weight().detach())?)
+            Adapter::Dora(Dora::new(l, &lin.weight()?.detach())?)
         } else {
             Adapter::Lora(l)
         };

@@ -2,3 +2,19 @@
 //! bitsandbytes stores QLoRA base weights.
 
 pub mod nf4;
+
+use crate::model::Qwen;
+
+/// Stores every projection's base weight in NF4 (embeddings and norms stay
+/// in full precision, as in QLoRA); returns the bytes the weights now take.
+pub fn quantize_projections(model: &mut Qwen, double_quant: bool) -> anyhow::Result<usize> {
+    let mut bytes = 0;
+    model.visit_linears_mut(&mut |_, lin| {
+        lin.quantize_nf4(double_quant)?;
+        if let crate::model::linear::BaseWeight::Nf4 { q, .. } = lin.base() {
+            bytes += q.bytes();
+        }
+        Ok(())
+    })?;
+    Ok(bytes)
+}

@@ -5,6 +5,7 @@
 //! around their mean.
 
 use anyhow::{bail, Result};
+use rayon::prelude::*;
 
 /// The 16 NF4 codes, index 0..15 (bitsandbytes `get_4bit_type("nf4")`), written
 /// as bitsandbytes prints them; each rounds to the same f32.
@@ -174,17 +175,20 @@ impl Nf4 {
         self.len() == 0
     }
 
-    /// code[index] · absmax of its block, in f32.
+    /// code[index] · absmax of its block, in f32 (blocks in parallel).
     pub fn dequantize(&self) -> Vec<f32> {
         let scales = self.absmax.values();
-        let n = self.len();
-        (0..n)
-            .map(|i| {
+        let mut out = vec![0f32; self.len()];
+        out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, chunk)| {
+            let scale = scales[b];
+            for (j, o) in chunk.iter_mut().enumerate() {
+                let i = b * BLOCK + j;
                 let byte = self.packed[i / 2];
-                let idx = if i % 2 == 0 { byte >> 4 } else { byte & 0x0F };
-                NF4_CODE[idx as usize] * scales[i / BLOCK]
-            })
-            .collect()
+                let idx = if i.is_multiple_of(2) { byte >> 4 } else { byte & 0x0F };
+                *o = NF4_CODE[idx as usize] * scale;
+            }
+        });
+        out
     }
 
     /// Storage in bytes (codes and scales).

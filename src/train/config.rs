@@ -70,6 +70,12 @@ pub struct TrainConfig {
     /// Subspace iterations of the randomized SVD; -1 for an exact SVD.
     #[serde(default = "d_pissa_iter")]
     pub pissa_iter: i64,
+    /// 4 stores the frozen base in NF4 (QLoRA, or QDoRA with `use_dora`).
+    #[serde(default)]
+    pub quantization_bit: Option<u8>,
+    /// Quantize the NF4 block scales too (QLoRA's double quantization).
+    #[serde(default = "d_true")]
+    pub double_quantization: bool,
     #[serde(default = "d_cutoff")]
     pub cutoff_len: usize,
     #[serde(default)]
@@ -132,6 +138,9 @@ fn d_rank() -> usize {
 fn d_target() -> String {
     "all".into()
 }
+fn d_true() -> bool {
+    true
+}
 fn d_pissa_iter() -> i64 {
     16
 }
@@ -184,6 +193,8 @@ pub const KEYS: &[&str] = &[
     "use_dora",
     "pissa_init",
     "pissa_iter",
+    "quantization_bit",
+    "double_quantization",
     "cutoff_len",
     "packing",
     "train_on_prompt",
@@ -265,6 +276,12 @@ impl TrainConfig {
         }
         if self.cutoff_len < 2 {
             bail!("`cutoff_len` must be at least 2");
+        }
+        match (self.quantization_bit, self.finetuning_type) {
+            (None, _) => {}
+            (Some(4), FinetuningType::Lora) => {}
+            (Some(4), FinetuningType::Full) => bail!("`quantization_bit = 4` needs `finetuning_type = \"lora\"`: a quantized base cannot be trained"),
+            (Some(b), _) => bail!("`quantization_bit = {b}` is not supported; use 4 (NF4)"),
         }
         if !(0.0..1.0).contains(&self.val_size) {
             bail!("`val_size` must be in [0, 1)");

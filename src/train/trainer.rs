@@ -79,7 +79,21 @@ pub fn train(
         FinetuningType::Full => None,
         FinetuningType::Lora => {
             let lora = cfg.lora()?;
-            crate::peft::attach(&mut ckpt.model, &lora)?;
+            let quantize = |m: &mut crate::model::Qwen| -> Result<()> {
+                if cfg.quantization_bit == Some(4) {
+                    crate::quant::quantize_projections(m, cfg.double_quantization)?;
+                }
+                Ok(())
+            };
+            // PiSSA decomposes the full-precision W and quantizes the residual;
+            // QLoRA/QDoRA initialise from the quantized W, as PEFT does.
+            if cfg.pissa_init {
+                crate::peft::attach(&mut ckpt.model, &lora)?;
+                quantize(&mut ckpt.model)?;
+            } else {
+                quantize(&mut ckpt.model)?;
+                crate::peft::attach(&mut ckpt.model, &lora)?;
+            }
             Some(lora)
         }
     };
