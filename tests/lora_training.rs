@@ -25,6 +25,14 @@ fn config(dir: &Path, extra: &str) -> TrainConfig {
     TrainConfig::from_file(&dir.join("lora.toml")).unwrap()
 }
 
+/// The untrained base model's loss on the training data.
+fn base_loss(dir: &Path) -> f64 {
+    let base = Checkpoint::load(Some(dir.join("model").to_str().unwrap()), candle_core::DType::F32).unwrap();
+    tunelings::train::eval::evaluate_file(&base, &dir.join("train.jsonl"), 128, 3)
+        .unwrap()
+        .loss
+}
+
 #[test]
 fn lora_and_dora_runs_learn_and_write_peft_folders() {
     for dora in [false, true] {
@@ -33,14 +41,7 @@ fn lora_and_dora_runs_learn_and_write_peft_folders() {
             dir.path(),
             &format!("use_dora = {dora}\neval_steps = 20\nmax_steps = 60\nlearning_rate = 1e-2\n"),
         );
-        let base = Checkpoint::load(
-            Some(dir.path().join("model").to_str().unwrap()),
-            candle_core::DType::F32,
-        )
-        .unwrap();
-        let before = tunelings::train::eval::evaluate_file(&base, &dir.path().join("train.jsonl"), 128, 3)
-            .unwrap()
-            .loss;
+        let before = base_loss(dir.path());
         let evals = std::cell::RefCell::new(Vec::new());
         let out = tunelings::train::train(&cfg, &AtomicBool::new(false), &mut |e| {
             if let TrainEvent::Eval { loss, .. } = e {
@@ -80,14 +81,7 @@ fn qlora_and_qdora_runs_learn() {
             dir.path(),
             &format!("use_dora = {dora}\nquantization_bit = 4\nmax_steps = 60\n"),
         );
-        let base = Checkpoint::load(
-            Some(dir.path().join("model").to_str().unwrap()),
-            candle_core::DType::F32,
-        )
-        .unwrap();
-        let before = tunelings::train::eval::evaluate_file(&base, &dir.path().join("train.jsonl"), 128, 3)
-            .unwrap()
-            .loss;
+        let before = base_loss(dir.path());
         let out = tunelings::train::train(&cfg, &AtomicBool::new(false), &mut |_| {}).unwrap();
         let after = out.final_eval.unwrap().loss;
         assert!(after < before * 0.5, "dora={dora}: {before} → {after}");

@@ -184,7 +184,11 @@ impl Nf4 {
             for (j, o) in chunk.iter_mut().enumerate() {
                 let i = b * BLOCK + j;
                 let byte = self.packed[i / 2];
-                let idx = if i.is_multiple_of(2) { byte >> 4 } else { byte & 0x0F };
+                let idx = if i.is_multiple_of(2) {
+                    byte >> 4
+                } else {
+                    byte & 0x0F
+                };
                 *o = NF4_CODE[idx as usize] * scale;
             }
         });
