@@ -151,7 +151,7 @@ fn system_memory() -> Finding {
     match memory::system_mib() {
         Some((total, avail)) => {
             let level = if avail < 2048.0 { Level::Warn } else { Level::Ok };
-            finding("memory", level, format!("{:.1} GiB total, {:.1} GiB available (nano-qwen needs < 1 GiB; Qwen2.5-0.5B LoRA about 3 GiB)", total / 1024.0, avail / 1024.0))
+            finding("memory", level, format!("{:.1} GiB total, {:.1} GiB available (nano-qwen needs < 1 GiB; LoRA on Qwen2.5-0.5B about 5 GiB)", total / 1024.0, avail / 1024.0))
         }
         None => finding("memory", Level::Warn, "cannot read /proc/meminfo"),
     }

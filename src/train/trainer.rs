@@ -64,39 +64,8 @@ pub fn train(
     let pad_id = ckpt.tokenizer.token_id(ENDOFTEXT).unwrap_or(0);
 
     let out_dir = &cfg.output_dir;
-    let has_contents = out_dir.read_dir().is_ok_and(|mut d| d.next().is_some());
-    if has_contents && !cfg.overwrite_output_dir && !cfg.resume_from_checkpoint {
-        bail!(
-            "output_dir {} already has files; set `overwrite_output_dir = true` to replace them \
-             or `resume_from_checkpoint = true` to continue",
-            out_dir.display()
-        );
-    }
-    if has_contents && cfg.overwrite_output_dir && !cfg.resume_from_checkpoint {
-        std::fs::remove_dir_all(out_dir).with_context(|| format!("cannot clear {}", out_dir.display()))?;
-    }
-    let adapter = match cfg.finetuning_type {
-        FinetuningType::Full => None,
-        FinetuningType::Lora => {
-            let lora = cfg.lora()?;
-            let quantize = |m: &mut crate::model::Qwen| -> Result<()> {
-                if cfg.quantization_bit == Some(4) {
-                    crate::quant::quantize_projections(m, cfg.double_quantization)?;
-                }
-                Ok(())
-            };
-            // PiSSA decomposes the full-precision W and quantizes the residual;
-            // QLoRA/QDoRA initialise from the quantized W, as PEFT does.
-            if cfg.pissa_init {
-                crate::peft::attach(&mut ckpt.model, &lora)?;
-                quantize(&mut ckpt.model)?;
-            } else {
-                quantize(&mut ckpt.model)?;
-                crate::peft::attach(&mut ckpt.model, &lora)?;
-            }
-            Some(lora)
-        }
-    };
+    prepare_output_dir(cfg)?;
+    let adapter = attach_adapters(cfg, &mut ckpt.model)?;
     let base_name = cfg
         .model
         .clone()
@@ -284,6 +253,50 @@ pub fn train(
         output_dir: out_dir.clone(),
         last_checkpoint,
     })
+}
+
+/// Refuses to overwrite a run's files unless asked to; clears them when asked.
+fn prepare_output_dir(cfg: &TrainConfig) -> Result<()> {
+    let out_dir = &cfg.output_dir;
+    let has_contents = out_dir.read_dir().is_ok_and(|mut d| d.next().is_some());
+    if has_contents && !cfg.overwrite_output_dir && !cfg.resume_from_checkpoint {
+        bail!(
+            "output_dir {} already has files; set `overwrite_output_dir = true` to replace them \
+             or `resume_from_checkpoint = true` to continue",
+            out_dir.display()
+        );
+    }
+    if has_contents && cfg.overwrite_output_dir && !cfg.resume_from_checkpoint {
+        std::fs::remove_dir_all(out_dir).with_context(|| format!("cannot clear {}", out_dir.display()))?;
+    }
+    Ok(())
+}
+
+/// For adapter runs: quantizes the base if asked and attaches the adapters.
+fn attach_adapters(
+    cfg: &TrainConfig,
+    model: &mut crate::model::Qwen,
+) -> Result<Option<crate::peft::LoraConfig>> {
+    if cfg.finetuning_type == FinetuningType::Full {
+        return Ok(None);
+    }
+    let lora = cfg.lora()?;
+    let quantize = |m: &mut crate::model::Qwen| -> Result<()> {
+        if cfg.quantization_bit == Some(4) {
+            crate::quant::quantize_projections(m, cfg.double_quantization)?;
+        }
+        Ok(())
+    };
+    // PiSSA decomposes the full-precision W and quantizes the residual;
+    // QLoRA/QDoRA initialise from the quantized W, as PEFT does.
+    if cfg.pissa_init {
+        crate::peft::attach(model, &lora)?;
+        quantize(model)?;
+    } else {
+        quantize(model)?;
+        crate::peft::attach(model, &lora)?;
+    }
+    Ok(Some(lora))
 }
 
 fn run_eval(
