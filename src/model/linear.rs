@@ -31,6 +31,14 @@ impl BaseWeight {
         }
     }
 
+    /// The compute dtype, without dequantizing.
+    pub fn dtype(&self) -> DType {
+        match self {
+            BaseWeight::Dense(w) => w.dtype(),
+            BaseWeight::Nf4 { dtype, .. } => *dtype,
+        }
+    }
+
     pub fn dims(&self) -> (usize, usize) {
         match self {
             BaseWeight::Dense(w) => (w.dims()[0], w.dims()[1]),

@@ -199,7 +199,7 @@ pub fn attach(model: &mut Qwen, cfg: &LoraConfig) -> Result<usize> {
             cfg.init,
             seed,
         )?;
-        let dtype = lin.weight()?.dtype();
+        let dtype = lin.base().dtype();
         (l.a, l.b) = (l.a.to_dtype(dtype)?, l.b.to_dtype(dtype)?);
         let niter = match cfg.init {
             LoraInit::Pissa => Some(None),
