@@ -37,7 +37,7 @@ enum Command {
     Eval(train::EvalArgs),
     /// Rebuild the embedded nano-qwen from scratch: corpus, tokenizer, pretraining.
     Pretrain(PretrainArgs),
-    /// Write an adapter (PEFT folder) or a merged model folder.
+    /// Write an adapter (PEFT folder), a merged model folder, or GGUF with an Ollama Modelfile.
     Export {
         /// Base model folder or hub id (default: the embedded nano-qwen).
         #[arg(long)]
@@ -47,6 +47,9 @@ enum Command {
         adapter: Option<std::path::PathBuf>,
         #[arg(long, value_enum)]
         format: crate::export::Format,
+        /// Weight type inside the GGUF file (with `--format gguf`).
+        #[arg(long, value_enum, default_value = "q8_0")]
+        quant: crate::export::gguf::Quant,
         /// Output folder.
         #[arg(long)]
         out: std::path::PathBuf,
@@ -149,10 +152,11 @@ fn run(command: Command) -> Result<ExitCode> {
             model,
             adapter,
             format,
+            quant,
             out,
         } => {
             let mut ckpt = crate::checkpoint::Checkpoint::load(model.as_deref(), candle_core::DType::F32)?;
-            crate::export::export(&mut ckpt, adapter.as_deref(), format, &out)?;
+            crate::export::export(&mut ckpt, adapter.as_deref(), format, quant, &out)?;
             println!("exported to {}", out.display());
         }
         Command::Pretrain(a) => {

@@ -1,5 +1,9 @@
-//! `tunelings export`: a PEFT adapter folder, or a merged model folder that
-//! transformers (and this tool) load with no adapter code at all.
+//! `tunelings export`: a PEFT adapter folder, a merged model folder that
+//! transformers (and this tool) load with no adapter code at all, or GGUF
+//! with an Ollama Modelfile.
+
+pub mod gguf;
+pub mod modelfile;
 
 use crate::checkpoint::Checkpoint;
 use crate::model::weights::save_safetensors;
@@ -13,7 +17,7 @@ pub enum Format {
     Peft,
     /// An HF model folder with the adapter folded into the weights.
     Merged,
-    /// GGUF for llama.cpp / Ollama (not built yet).
+    /// GGUF for llama.cpp / Ollama, with a `Modelfile`.
     Gguf,
 }
 
@@ -34,7 +38,18 @@ fn copy_side_files(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn export(ckpt: &mut Checkpoint, adapter: Option<&Path>, format: Format, out: &Path) -> Result<()> {
+/// The GGUF file name `--format gguf` writes for `quant`.
+pub fn gguf_file_name(quant: gguf::Quant) -> String {
+    format!("model-{}.gguf", quant.name())
+}
+
+pub fn export(
+    ckpt: &mut Checkpoint,
+    adapter: Option<&Path>,
+    format: Format,
+    quant: gguf::Quant,
+    out: &Path,
+) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let lora = match adapter {
         Some(dir) => Some(
@@ -45,7 +60,9 @@ pub fn export(ckpt: &mut Checkpoint, adapter: Option<&Path>, format: Format, out
     };
     match format {
         Format::Peft => {
-            let Some(lora) = lora else { bail!("--format peft needs --adapter") };
+            let Some(lora) = lora else {
+                bail!("--format peft needs --adapter")
+            };
             let base = peft::files::read_base_name(adapter.expect("checked above"))?;
             peft::files::save(&ckpt.model, &lora, &base, out)?;
         }
@@ -54,9 +71,14 @@ pub fn export(ckpt: &mut Checkpoint, adapter: Option<&Path>, format: Format, out
             save_safetensors(&ckpt.model.state_dict()?, &out.join("model.safetensors"))?;
             std::fs::write(out.join("config.json"), ckpt.model.config().to_json()?)?;
         }
-        Format::Gguf => bail!(
-            "GGUF export is not built yet; export --format merged and convert with llama.cpp's convert_hf_to_gguf.py"
-        ),
+        Format::Gguf => {
+            peft::merge(&mut ckpt.model)?;
+            let name = gguf_file_name(quant);
+            gguf::write(ckpt, quant, &out.join(&name))?;
+            // The GGUF carries its tokenizer, so no side files.
+            return std::fs::write(out.join("Modelfile"), modelfile::render(&name, &ckpt.generation))
+                .with_context(|| format!("cannot write {}", out.join("Modelfile").display()));
+        }
     }
     copy_side_files(&ckpt.dir, out)
 }
