@@ -45,7 +45,8 @@ fn nearest(code: &[f32], x: f32) -> u8 {
 }
 
 /// torch.linspace(start, end, steps) in f32: the first half counts up from
-/// `start`, the second half down from `end`.
+/// `start`, the second half down from `end`, each with one fused multiply-add
+/// as torch's vectorized CPU kernel does (bitsandbytes' map matches bit for bit).
 fn linspace_f32(start: f32, end: f32, steps: usize) -> Vec<f32> {
     if steps == 1 {
         return vec![start];
@@ -55,9 +56,9 @@ fn linspace_f32(start: f32, end: f32, steps: usize) -> Vec<f32> {
     (0..steps)
         .map(|i| {
             if i < half {
-                start + step * i as f32
+                step.mul_add(i as f32, start)
             } else {
-                end - step * (steps - i - 1) as f32
+                (-step).mul_add((steps - i - 1) as f32, end)
             }
         })
         .collect()
