@@ -12,7 +12,9 @@ use tunelings::peft::{self, files};
 use tunelings::quant::nf4::{dynamic_map, Absmax, Nf4};
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 fn json(path: &Path) -> Value {
@@ -20,7 +22,11 @@ fn json(path: &Path) -> Value {
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn worst(a: &[f32], b: &[f32]) -> f32 {
@@ -36,8 +42,16 @@ fn rows(t: &Tensor) -> Vec<Vec<f32>> {
 fn check_python_adapter(name: &str) {
     let dir = fixture(&format!("python-peft/{name}"));
     let want = json(&dir.join("expected.json"));
-    let ids: Vec<u32> = want["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-    let ids = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let ids: Vec<u32> = want["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let ids = Tensor::new(ids.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let mut ckpt = Checkpoint::load(None, DType::F32).unwrap();
 
     let base = rows(&ckpt.model.forward(&ids, None).unwrap());
@@ -57,7 +71,10 @@ fn check_python_adapter(name: &str) {
     peft::merge(&mut ckpt.model).unwrap();
     let merged = rows(&ckpt.model.forward(&ids, None).unwrap());
     let d = worst(merged.last().unwrap(), &floats(&want["merged_logits_last"]));
-    assert!(d < 1e-4, "{name}: merged logits differ from PEFT's merge_and_unload by {d}");
+    assert!(
+        d < 1e-4,
+        "{name}: merged logits differ from PEFT's merge_and_unload by {d}"
+    );
 }
 
 #[test]
@@ -74,7 +91,13 @@ fn a_dora_adapter_made_by_python_peft_gives_peft_logits() {
 fn nf4_bytes_and_scales_equal_bitsandbytes() {
     let want = json(&fixture("nf4/bitsandbytes.json"));
     let input = floats(&want["input"]);
-    let bytes = |v: &Value| -> Vec<u8> { v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u8).collect() };
+    let bytes = |v: &Value| -> Vec<u8> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u8)
+            .collect()
+    };
 
     let plain = Nf4::quantize(&input, &[input.len()], false).unwrap();
     assert_eq!(plain.packed, bytes(&want["packed"]));
@@ -83,7 +106,12 @@ fn nf4_bytes_and_scales_equal_bitsandbytes() {
 
     let double = Nf4::quantize(&input, &[input.len()], true).unwrap();
     assert_eq!(double.packed, bytes(&want["dq_packed"]));
-    let Absmax::Double { codes, scales, offset } = &double.absmax else {
+    let Absmax::Double {
+        codes,
+        scales,
+        offset,
+    } = &double.absmax
+    else {
         panic!("expected double-quantized absmax");
     };
     assert_eq!(codes, &bytes(&want["dq_absmax_codes"]));

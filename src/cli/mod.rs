@@ -1,6 +1,7 @@
 //! Command-line interface: parsing and dispatch. Each command lives in its own module.
 
 mod chat;
+mod course;
 mod train;
 
 use crate::bench;
@@ -59,6 +60,53 @@ enum Command {
     /// Measure speed and memory; prints JSON lines.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// List the lessons and exercises, with what is done.
+    List {
+        #[arg(long, value_enum, default_value = "text")]
+        format: crate::course::report::Format,
+        #[command(flatten)]
+        course: crate::course::Options,
+    },
+    /// Check exercises against their reference solutions (exit code 0 only if all pass).
+    Check(course::CheckArgs),
+    /// Show the next hint for an exercise.
+    Hint {
+        name: String,
+        #[command(flatten)]
+        course: crate::course::Options,
+    },
+    /// Show an exercise's reference solution (after it passes, or with --force).
+    Solution {
+        name: String,
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        course: crate::course::Options,
+    },
+    /// Put an exercise's file back to its starting version.
+    Reset {
+        name: String,
+        #[command(flatten)]
+        course: crate::course::Options,
+    },
+    /// Re-check exercises as you save them.
+    Watch {
+        /// Poll for changes instead of file events (network drives, WSL /mnt).
+        #[arg(long)]
+        poll: bool,
+        #[command(flatten)]
+        course: crate::course::Options,
+    },
+    /// Grade a class: one folder of exercises per student.
+    Grade {
+        #[command(flatten)]
+        args: crate::course::grade::GradeArgs,
+        #[command(flatten)]
+        course: crate::course::Options,
+    },
+    /// Tools for course authors.
+    #[command(subcommand)]
+    Dev(course::DevCommand),
 }
 
 #[derive(Args)]
@@ -144,6 +192,18 @@ pub fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<ExitCode> {
     match command {
+        Command::List { format, course: c } => return course::list(&c, format),
+        Command::Check(args) => return course::check(args),
+        Command::Hint { name, course: c } => return course::hint(&c, &name),
+        Command::Solution {
+            name,
+            force,
+            course: c,
+        } => return course::solution(&c, &name, force),
+        Command::Reset { name, course: c } => return course::reset(&c, &name),
+        Command::Watch { poll, course: c } => return course::watch(&c, poll),
+        Command::Grade { args, course: c } => return course::grade(&c, &args),
+        Command::Dev(cmd) => return course::dev(cmd),
         Command::Chat(args) => chat::chat(args)?,
         Command::Generate(args) => chat::generate(args)?,
         Command::Train { config } => train::train(config)?,

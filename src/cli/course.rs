@@ -1,0 +1,143 @@
+//! The course commands: list, check, hint, solution, reset, watch, grade, dev.
+
+use crate::course::check::Status;
+use crate::course::grade::{self, GradeArgs};
+use crate::course::report::{self, Format};
+use crate::course::{dev, watch, Options, Session};
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Exercise to check (default: the first one not done yet).
+    pub name: Option<String>,
+    /// Check every exercise of lesson NN.
+    #[arg(long)]
+    pub lesson: Option<u32>,
+    /// Check every exercise.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Build slot (used by `grade` to keep students apart).
+    #[arg(long, hide = true)]
+    pub slot: Option<String>,
+    /// Leave the progress file alone (grading).
+    #[arg(long, hide = true)]
+    pub no_progress: bool,
+    #[command(flatten)]
+    pub course: Options,
+}
+
+#[derive(Subcommand)]
+pub enum DevCommand {
+    /// Prove the course consistent: every exercise fails as shipped and passes with its solution.
+    Check {
+        #[command(flatten)]
+        course: Options,
+    },
+}
+
+pub fn list(opts: &Options, format: Format) -> Result<ExitCode> {
+    let session = Session::open(opts)?;
+    let progress = session.progress();
+    if format == Format::Json {
+        let items: Vec<_> = session
+            .course
+            .exercises()
+            .map(|(l, e)| {
+                serde_json::json!({
+                    "name": e.name, "lesson": l.number, "kind": e.kind(),
+                    "title": e.title.get(session.lang), "file": session.learner_file(e),
+                    "done": progress.done.contains(&e.name), "max_score": e.max_score(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(items));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for lesson in &session.course.lessons {
+        println!("{:02} {}", lesson.number, lesson.title.get(session.lang));
+        for e in &lesson.exercises {
+            let mark = if progress.done.contains(&e.name) {
+                "✓"
+            } else {
+                " "
+            };
+            println!(
+                "   {mark} {:<28} {:<5} {}",
+                e.name,
+                format!("{:?}", e.kind()).to_lowercase(),
+                e.title.get(session.lang)
+            );
+        }
+    }
+    let total = session.course.exercises().count();
+    println!("{} of {total} done", progress.done.len().min(total));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn check(args: CheckArgs) -> Result<ExitCode> {
+    let mut session = Session::open(&args.course)?;
+    if let Some(slot) = &args.slot {
+        session.slot = slot.clone();
+    }
+    session.record_progress = !args.no_progress;
+    let picked = session.select(args.name.as_deref(), args.lesson, args.all)?;
+    let mut verdicts = Vec::new();
+    for (lesson, ex) in picked {
+        verdicts.push(session.check(lesson, ex)?);
+    }
+    print!("{}", report::render(&verdicts, args.format));
+    let all_pass = verdicts.iter().all(|v| v.status == Status::Pass);
+    Ok(if all_pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub fn hint(opts: &Options, name: &str) -> Result<ExitCode> {
+    print!("{}", Session::open(opts)?.hint(name)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn solution(opts: &Options, name: &str, force: bool) -> Result<ExitCode> {
+    let (path, text) = Session::open(opts)?.solution(name, force)?;
+    println!("// {}\n{text}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn reset(opts: &Options, name: &str) -> Result<ExitCode> {
+    let path = Session::open(opts)?.reset(name)?;
+    println!("{} is back to its starting version", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn watch(opts: &Options, poll: bool) -> Result<ExitCode> {
+    let session = Session::open(opts)?;
+    watch::watch(&session, poll, &mut |line| println!("{line}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn grade(opts: &Options, args: &GradeArgs) -> Result<ExitCode> {
+    let results = grade::grade(opts, args)?;
+    print!("{}", grade::summary(&results));
+    println!("report written to {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn dev(command: DevCommand) -> Result<ExitCode> {
+    let DevCommand::Check { course } = command;
+    let session = Session::open(&course)?;
+    let problems = dev::check_course(&session, &mut |line| println!("{line}"));
+    if problems.is_empty() {
+        println!("the course is consistent");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &problems {
+        eprintln!("problem: {p}");
+    }
+    bail!("{} problem(s) in the course", problems.len())
+}

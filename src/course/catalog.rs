@@ -1,0 +1,367 @@
+//! The lesson catalog: `lessons/NN-slug/lesson.toml` files, parsed strictly
+//! so that a typo names its file, key and what was expected.
+
+use anyhow::{bail, ensure, Context, Result};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Text in English with an optional Turkish version.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Text {
+    pub en: String,
+    #[serde(default)]
+    pub tr: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Lang {
+    #[default]
+    En,
+    Tr,
+}
+
+impl Text {
+    pub fn get(&self, lang: Lang) -> &str {
+        match (lang, &self.tr) {
+            (Lang::Tr, Some(tr)) => tr,
+            _ => &self.en,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Code,
+    Train,
+    Quiz,
+}
+
+/// Compare the learner's outputs with the reference's on seeded inputs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeCheck {
+    /// Input tensors by name and shape, filled with standard normal values.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Vec<usize>>,
+    #[serde(default)]
+    pub scalars: BTreeMap<String, f64>,
+    #[serde(default = "default_tol")]
+    pub rtol: f64,
+    #[serde(default = "default_tol")]
+    pub atol: f64,
+    #[serde(default = "default_code_time")]
+    pub time_limit_s: f64,
+    #[serde(default = "default_output_kib")]
+    pub output_limit_kib: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    EvalLoss,
+    Perplexity,
+    Accuracy,
+}
+
+impl Metric {
+    pub fn lower_is_better(self) -> bool {
+        !matches!(self, Metric::Accuracy)
+    }
+
+    /// The key in `tunelings eval --json` output.
+    pub fn eval_key(self) -> &'static str {
+        match self {
+            Metric::EvalLoss => "loss",
+            Metric::Perplexity => "perplexity",
+            Metric::Accuracy => "token_accuracy",
+        }
+    }
+}
+
+/// Train with the learner's config and compare with the reference run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainCheck {
+    /// Held-out JSONL, relative to the lesson folder.
+    pub heldout: PathBuf,
+    pub metric: Metric,
+    /// Allowed relative shortfall against the reference run.
+    pub margin: f64,
+    #[serde(default = "default_train_time")]
+    pub time_limit_s: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    pub id: String,
+    pub prompt: Text,
+    pub choices: BTreeMap<String, Text>,
+    pub answer: String,
+    /// Why each choice is right or wrong; every choice has one.
+    pub explain: BTreeMap<String, Text>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Check {
+    Code(CodeCheck),
+    Train(TrainCheck),
+    Quiz(Vec<Question>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Exercise {
+    pub name: String,
+    pub lesson: u32,
+    pub title: Text,
+    /// The learner's file, relative to the exercises folder (and to `solutions/`).
+    pub file: PathBuf,
+    pub points: u32,
+    pub hints: Vec<Text>,
+    pub check: Check,
+}
+
+impl Exercise {
+    pub fn kind(&self) -> Kind {
+        match self.check {
+            Check::Code(_) => Kind::Code,
+            Check::Train(_) => Kind::Train,
+            Check::Quiz(_) => Kind::Quiz,
+        }
+    }
+
+    pub fn max_score(&self) -> u32 {
+        match &self.check {
+            Check::Quiz(q) => q.len() as u32,
+            _ => self.points,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Lesson {
+    pub number: u32,
+    pub slug: String,
+    pub dir: PathBuf,
+    pub title: Text,
+    pub chapter: Text,
+    pub exercises: Vec<Exercise>,
+}
+
+impl Lesson {
+    /// The shipped starting version of a learner file.
+    pub fn start_file(&self, ex: &Exercise) -> PathBuf {
+        self.dir.join("start").join(&ex.file)
+    }
+
+    pub fn chapter_path(&self, lang: Lang) -> PathBuf {
+        self.dir.join(self.chapter.get(lang))
+    }
+}
+
+/// A course folder: `lessons/`, `solutions/` and the default `exercises/`.
+#[derive(Debug, Clone)]
+pub struct Course {
+    pub root: PathBuf,
+    pub lessons: Vec<Lesson>,
+}
+
+impl Course {
+    pub fn load(root: &Path) -> Result<Self> {
+        let dir = root.join("lessons");
+        let entries = std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        let mut lesson_dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        lesson_dirs.sort();
+        let mut lessons = Vec::new();
+        for d in lesson_dirs {
+            lessons.push(load_lesson(&d)?);
+        }
+        let mut seen = HashSet::new();
+        for ex in lessons.iter().flat_map(|l| &l.exercises) {
+            ensure!(
+                seen.insert(ex.name.clone()),
+                "two exercises are named `{}`",
+                ex.name
+            );
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            lessons,
+        })
+    }
+
+    pub fn exercises(&self) -> impl Iterator<Item = (&Lesson, &Exercise)> {
+        self.lessons
+            .iter()
+            .flat_map(|l| l.exercises.iter().map(move |e| (l, e)))
+    }
+
+    pub fn find(&self, name: &str) -> Result<(&Lesson, &Exercise)> {
+        if let Some(found) = self.exercises().find(|(_, e)| e.name == name) {
+            return Ok(found);
+        }
+        let names: Vec<&str> = self.exercises().map(|(_, e)| e.name.as_str()).collect();
+        match crate::train::config::closest(name, &names) {
+            Some(near) => bail!("no exercise named `{name}`; did you mean `{near}`?"),
+            None => bail!("no exercise named `{name}`; `tunelings list` shows them all"),
+        }
+    }
+
+    pub fn solution_file(&self, ex: &Exercise) -> PathBuf {
+        self.root.join("solutions").join(&ex.file)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LessonToml {
+    format_version: u32,
+    title: Text,
+    chapter: Text,
+    #[serde(default, rename = "exercise")]
+    exercises: Vec<ExerciseToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExerciseToml {
+    name: String,
+    kind: Kind,
+    title: Text,
+    file: PathBuf,
+    #[serde(default = "one")]
+    points: u32,
+    hints: Vec<Text>,
+    #[serde(default)]
+    check: Option<toml::Table>,
+    #[serde(default, rename = "question")]
+    questions: Vec<Question>,
+}
+
+fn load_lesson(dir: &Path) -> Result<Lesson> {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
+    let (number, slug) = name
+        .split_once('-')
+        .and_then(|(n, s)| Some((n.parse::<u32>().ok()?, s.to_string())))
+        .with_context(|| format!("{}: lesson folders are named NN-slug", dir.display()))?;
+    let path = dir.join("lesson.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let raw: LessonToml =
+        toml::from_str(&text).with_context(|| format!("{}: invalid lesson file", path.display()))?;
+    let at = |what: String| format!("{}: {what}", path.display());
+    ensure!(
+        raw.format_version == FORMAT_VERSION,
+        at(format!(
+            "`format_version` is {}, this tunelings reads {FORMAT_VERSION}",
+            raw.format_version
+        ))
+    );
+    ensure!(
+        raw.title.tr.is_some(),
+        at("`title` needs both `en` and `tr`".into())
+    );
+    let mut exercises = Vec::new();
+    for ex in raw.exercises {
+        let name = ex.name.clone();
+        let parsed = parse_exercise(ex, number).with_context(|| at(format!("exercise `{name}`")))?;
+        exercises.push(parsed);
+    }
+    Ok(Lesson {
+        number,
+        slug,
+        dir: dir.to_path_buf(),
+        title: raw.title,
+        chapter: raw.chapter,
+        exercises,
+    })
+}
+
+fn parse_exercise(ex: ExerciseToml, lesson: u32) -> Result<Exercise> {
+    ensure!(
+        !ex.name.is_empty() && ex.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "`name` must be letters, digits and underscores"
+    );
+    ensure!(
+        ex.file.components().all(|c| matches!(c, Component::Normal(_))),
+        "`file` must be a relative path inside the exercises folder, got {}",
+        ex.file.display()
+    );
+    ensure!(!ex.hints.is_empty(), "`hints` needs at least one hint");
+    let check_table = || -> Result<toml::Table> {
+        ex.check
+            .clone()
+            .with_context(|| format!("a {:?} exercise needs a [exercise.check] table", ex.kind))
+    };
+    let check = match ex.kind {
+        Kind::Code => {
+            ensure!(
+                ex.file.extension().is_some_and(|e| e == "rs"),
+                "a code exercise's `file` is a .rs file"
+            );
+            let c: CodeCheck = check_table()?.try_into().context("in [exercise.check]")?;
+            ensure!(c.rtol >= 0.0 && c.atol >= 0.0, "`rtol` and `atol` must be ≥ 0");
+            Check::Code(c)
+        }
+        Kind::Train => {
+            let c: TrainCheck = check_table()?.try_into().context("in [exercise.check]")?;
+            ensure!(c.margin >= 0.0, "`margin` must be ≥ 0");
+            Check::Train(c)
+        }
+        Kind::Quiz => {
+            ensure!(
+                !ex.questions.is_empty(),
+                "a quiz needs [[exercise.question]] entries"
+            );
+            for q in &ex.questions {
+                ensure!(
+                    q.choices.contains_key(&q.answer),
+                    "question `{}`: `answer` {:?} is not one of the choices {:?}",
+                    q.id,
+                    q.answer,
+                    q.choices.keys().collect::<Vec<_>>()
+                );
+                for choice in q.choices.keys() {
+                    ensure!(
+                        q.explain.contains_key(choice),
+                        "question `{}`: `explain` has no entry for choice `{choice}`",
+                        q.id
+                    );
+                }
+            }
+            Check::Quiz(ex.questions)
+        }
+    };
+    Ok(Exercise {
+        name: ex.name,
+        lesson,
+        title: ex.title,
+        file: ex.file,
+        points: ex.points,
+        hints: ex.hints,
+        check,
+    })
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_tol() -> f64 {
+    1e-5
+}
+fn default_code_time() -> f64 {
+    20.0
+}
+fn default_train_time() -> f64 {
+    600.0
+}
+fn default_output_kib() -> usize {
+    64
+}

@@ -1,0 +1,69 @@
+//! `tunelings dev check`: proves a course consistent. Every lesson parses,
+//! its chapter files and hints exist, and every exercise fails as shipped
+//! and passes with its solution.
+
+use super::catalog::Lang;
+use super::check::{self, Status};
+use super::Session;
+
+/// Problems found, one line each (empty: the course is consistent).
+pub fn check_course(session: &Session, on_line: &mut dyn FnMut(&str)) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut ctx = session.ctx();
+    for lesson in &session.course.lessons {
+        for lang in [Lang::En, Lang::Tr] {
+            let chapter = lesson.chapter_path(lang);
+            if !chapter.is_file() {
+                problems.push(format!(
+                    "lesson {:02}: chapter {} is missing",
+                    lesson.number,
+                    chapter.display()
+                ));
+            }
+        }
+    }
+    for (lesson, ex) in session.course.exercises() {
+        let name = &ex.name;
+        if ex
+            .hints
+            .iter()
+            .any(|h| h.en.trim().is_empty() || h.tr.as_deref().is_some_and(|t| t.trim().is_empty()))
+        {
+            problems.push(format!("{name}: a hint is blank"));
+        }
+        let start = lesson.start_file(ex);
+        let solution = session.course.solution_file(ex);
+        for (what, path) in [("starting file", &start), ("solution", &solution)] {
+            if !path.is_file() {
+                problems.push(format!("{name}: the {what} {} is missing", path.display()));
+            }
+        }
+        if !start.is_file() || !solution.is_file() {
+            continue;
+        }
+        ctx.slot = "dev-start".into();
+        let shipped = check::check(&ctx, lesson, ex, &start);
+        ctx.slot = "dev-solution".into();
+        let solved = check::check(&ctx, lesson, ex, &solution);
+        let ok = shipped.status == Status::Fail && solved.status == Status::Pass;
+        on_line(&format!(
+            "{} {name}: as shipped {:?}, with its solution {:?}",
+            if ok { "✓" } else { "✗" },
+            shipped.status,
+            solved.status
+        ));
+        if shipped.status != Status::Fail {
+            problems.push(format!(
+                "{name}: should fail as shipped, got {:?}: {}",
+                shipped.status, shipped.message
+            ));
+        }
+        if solved.status != Status::Pass {
+            problems.push(format!(
+                "{name}: should pass with its solution, got {:?}: {}",
+                solved.status, solved.message
+            ));
+        }
+    }
+    problems
+}
