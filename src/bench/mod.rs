@@ -1,5 +1,6 @@
 //! `tunelings bench …`: speed and memory as JSON lines, one per measurement.
 
+pub mod check;
 pub mod forward;
 pub mod train;
 

@@ -160,6 +160,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         decode: usize,
     },
+    /// Seconds from a saved edit to a verdict for a code exercise.
+    Check {
+        #[arg(default_value = "02_lora_forward")]
+        name: String,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[command(flatten)]
+        course: crate::course::Options,
+    },
     /// Training-step tokens/s, step time and peak RSS.
     Train {
         #[arg(long, value_enum, default_value = "full")]
@@ -244,6 +253,11 @@ fn run(command: Command) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Bench(BenchCommand::Check {
+            name,
+            runs,
+            course: c,
+        }) => bench::check::run(&c, &name, runs)?,
         Command::Bench(BenchCommand::Forward {
             shape,
             model,

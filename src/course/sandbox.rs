@@ -43,6 +43,10 @@ impl Engine {
     }
 }
 
+/// Exercises build in the profile this binary was built in, so they reuse
+/// its compiled dependencies (candle is minutes to build from scratch).
+const RELEASE: bool = !cfg!(debug_assertions);
+
 pub enum Built {
     Binary(PathBuf),
     /// Compiler output, with sandbox paths replaced by the learner's.
@@ -127,7 +131,11 @@ pub fn build(engine: &Engine, slot: &str, exercise: &str, source: &Path, shown_a
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&engine.dir)
-        .args(["build", "--color", "never", "--bin", &bin, "--manifest-path"])
+        .args(["build", "--color", "never", "--bin", &bin]);
+    if RELEASE {
+        cmd.arg("--release");
+    }
+    cmd.arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", engine.target_dir())
         .env_remove("RUSTC_WRAPPER");
@@ -138,7 +146,8 @@ pub fn build(engine: &Engine, slot: &str, exercise: &str, source: &Path, shown_a
     };
     let done = process::run(cmd, limits)?;
     if done.success() {
-        return Ok(Built::Binary(engine.target_dir().join("debug").join(&bin)));
+        let profile_dir = if RELEASE { "release" } else { "debug" };
+        return Ok(Built::Binary(engine.target_dir().join(profile_dir).join(&bin)));
     }
     if done.timed_out {
         bail!("building {exercise} took over 20 minutes; stopped");
