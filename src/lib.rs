@@ -19,3 +19,4 @@ pub mod quant;
 pub mod threads;
 pub mod tokenizer;
 pub mod train;
+pub mod ui;

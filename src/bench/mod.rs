@@ -3,6 +3,7 @@
 pub mod check;
 pub mod forward;
 pub mod train;
+pub mod ui;
 
 use serde::Serialize;
 

@@ -68,7 +68,7 @@ pub fn list(opts: &Options, format: Format) -> Result<ExitCode> {
             println!(
                 "   {mark} {:<28} {:<5} {}",
                 e.name,
-                format!("{:?}", e.kind()).to_lowercase(),
+                e.kind().as_str(),
                 e.title.get(session.lang)
             );
         }

@@ -19,8 +19,14 @@ pub struct Cli {
     /// Compute threads (default: every logical CPU, or RAYON_NUM_THREADS).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Editor command for exercises in the UI (default: $VISUAL, $EDITOR, vi).
+    #[arg(long)]
+    edit_cmd: Option<String>,
+    #[command(flatten)]
+    course: crate::course::Options,
+    /// Without a command: the course UI.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -169,6 +175,11 @@ enum BenchCommand {
         #[command(flatten)]
         course: crate::course::Options,
     },
+    /// Time to the UI's first frame and to render the longest chapter.
+    Ui {
+        #[command(flatten)]
+        course: crate::course::Options,
+    },
     /// Training-step tokens/s, step time and peak RSS.
     Train {
         #[arg(long, value_enum, default_value = "full")]
@@ -190,7 +201,15 @@ enum BenchCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::threads::init(cli.threads);
-    match run(cli.command) {
+    let result = match cli.command {
+        Some(command) => run(command),
+        None => crate::ui::run(crate::ui::UiOptions {
+            course: cli.course,
+            edit_cmd: cli.edit_cmd,
+        })
+        .map(|()| ExitCode::SUCCESS),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -258,6 +277,7 @@ fn run(command: Command) -> Result<ExitCode> {
             runs,
             course: c,
         }) => bench::check::run(&c, &name, runs)?,
+        Command::Bench(BenchCommand::Ui { course: c }) => bench::ui::run(&c)?,
         Command::Bench(BenchCommand::Forward {
             shape,
             model,

@@ -41,6 +41,16 @@ pub enum Kind {
     Quiz,
 }
 
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Code => "code",
+            Kind::Train => "train",
+            Kind::Quiz => "quiz",
+        }
+    }
+}
+
 /// Compare the learner's outputs with the reference's on seeded inputs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -56,8 +56,13 @@ pub fn text(verdicts: &[Verdict]) -> String {
         };
         let _ = writeln!(
             out,
-            "{mark} {} ({:?}, lesson {:02}) {}/{} in {:.1} s",
-            v.name, v.kind, v.lesson, v.score, v.max_score, v.duration_s
+            "{mark} {} ({}, lesson {:02}) {}/{} in {:.1} s",
+            v.name,
+            v.kind.as_str(),
+            v.lesson,
+            v.score,
+            v.max_score,
+            v.duration_s
         );
         if v.status != Status::Pass || verdicts.len() == 1 {
             for line in v.message.lines() {

@@ -1,0 +1,211 @@
+//! The terminal UI: an event loop around the state machine in `app`. Input,
+//! file saves and finished checks arrive on one channel; checks run on their
+//! own thread so the screen never blocks.
+
+pub mod app;
+pub mod highlight;
+pub mod i18n;
+pub mod markdown;
+pub mod theme;
+pub mod view;
+
+use crate::course::{Options, Session};
+use anyhow::{bail, Context, Result};
+use app::{Action, App};
+use crossterm::event::{self, Event as TermEvent, KeyEventKind};
+use notify::Watcher;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+enum Event {
+    Term(TermEvent),
+    Saved(PathBuf),
+    Checked(crate::course::check::Verdict),
+}
+
+pub struct UiOptions {
+    pub course: Options,
+    /// Command that opens a file (default: `$VISUAL`, `$EDITOR`, then `vi`).
+    pub edit_cmd: Option<String>,
+}
+
+fn editor(explicit: Option<&str>) -> String {
+    explicit
+        .map(str::to_owned)
+        .or_else(|| std::env::var("VISUAL").ok())
+        .or_else(|| std::env::var("EDITOR").ok())
+        .unwrap_or_else(|| "vi".into())
+}
+
+pub fn run(opts: UiOptions) -> Result<()> {
+    if !std::io::stdout().is_terminal() {
+        bail!("the course UI needs a terminal; for scripts use `tunelings check` (see --help)");
+    }
+    let session = Arc::new(Session::open(&opts.course)?);
+    let lang = i18n::detect(opts.course.lang);
+    let mut app = App::new(
+        session.course.clone(),
+        &session.progress(),
+        lang,
+        theme::Theme::from_env(),
+    );
+    let (tx, rx) = mpsc::channel();
+
+    // Input on its own thread, paused while an editor owns the terminal.
+    let paused = Arc::new(AtomicBool::new(false));
+    {
+        let (tx, paused) = (tx.clone(), paused.clone());
+        std::thread::spawn(move || loop {
+            if paused.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            if event::poll(Duration::from_millis(50)).unwrap_or(false) {
+                match event::read() {
+                    Ok(ev) => {
+                        if tx.send(Event::Term(ev)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+    let watch_tx = tx.clone();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res {
+            if ev.kind.is_modify() || ev.kind.is_create() {
+                for p in ev.paths {
+                    let _ = watch_tx.send(Event::Saved(p));
+                }
+            }
+        }
+    })?;
+    app.watching = watcher
+        .watch(&session.exercises_dir, notify::RecursiveMode::Recursive)
+        .is_ok();
+    if let Some(tip) = crate::course::watch::watch_tip(&session.exercises_dir) {
+        app.notice = Some(tip);
+    }
+
+    let mut terminal = ratatui::init();
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+    let result = event_loop(
+        &mut terminal,
+        &mut app,
+        &session,
+        &rx,
+        &tx,
+        &paused,
+        opts.edit_cmd.as_deref(),
+    );
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    ratatui::restore();
+    result
+}
+
+fn start_check(app: &mut App, session: &Arc<Session>, tx: &mpsc::Sender<Event>, name: &str) {
+    if app.running.is_some() {
+        return;
+    }
+    app.checking(name);
+    let (session, tx, name) = (session.clone(), tx.clone(), name.to_string());
+    std::thread::spawn(move || {
+        let Ok((lesson, ex)) = session.course.find(&name) else {
+            return;
+        };
+        if let Ok(v) = session.check(lesson, ex) {
+            let _ = tx.send(Event::Checked(v));
+        }
+    });
+}
+
+fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    session: &Arc<Session>,
+    rx: &mpsc::Receiver<Event>,
+    tx: &mpsc::Sender<Event>,
+    paused: &AtomicBool,
+    edit_cmd: Option<&str>,
+) -> Result<()> {
+    loop {
+        terminal.draw(|f| view::draw(f, app))?;
+        let Ok(ev) = rx.recv() else { return Ok(()) };
+        let action = match ev {
+            Event::Term(TermEvent::Key(k)) if k.kind == KeyEventKind::Press => app.on_key(k),
+            Event::Term(TermEvent::Mouse(m)) => {
+                app.on_mouse(m);
+                None
+            }
+            Event::Term(_) => None,
+            Event::Saved(path) => {
+                // Saves during a check are ignored; the learner saves again.
+                let hit = session
+                    .course
+                    .exercises()
+                    .find(|(_, e)| session.learner_file(e) == path)
+                    .map(|(_, e)| e.name.clone());
+                if let Some(name) = hit.filter(|_| app.running.is_none()) {
+                    start_check(app, session, tx, &name);
+                }
+                None
+            }
+            Event::Checked(v) => {
+                app.on_verdict(v);
+                None
+            }
+        };
+        let Some(action) = action else { continue };
+        match action {
+            Action::Quit => return Ok(()),
+            Action::Check(name) => start_check(app, session, tx, &name),
+            Action::Hint(name) => match session.hint(&name) {
+                Ok(text) => app.show_text(format!("{name} · hints"), text),
+                Err(e) => app.notice = Some(format!("{e:#}")),
+            },
+            Action::Solution { name, force } => match session.solution(&name, force) {
+                Ok((path, text)) => app.show_text(
+                    format!("{} · {}", i18n::t(app.lang, i18n::Key::Solution), path.display()),
+                    text,
+                ),
+                Err(_) => app.notice = Some(i18n::t(app.lang, i18n::Key::SolveFirst).into()),
+            },
+            Action::Reset(name) => match session.reset(&name) {
+                Ok(_) => app.notice = Some(i18n::t(app.lang, i18n::Key::ResetDone).into()),
+                Err(e) => app.notice = Some(format!("{e:#}")),
+            },
+            Action::Edit(name) => {
+                let (_, ex) = session.course.find(&name)?;
+                let file = session.learner_file(ex);
+                paused.store(true, Ordering::SeqCst);
+                ratatui::restore();
+                let status = open_in_editor(&editor(edit_cmd), &file);
+                *terminal = ratatui::init();
+                paused.store(false, Ordering::SeqCst);
+                if let Err(e) = status {
+                    app.notice = Some(format!("{}: {e:#}", i18n::t(app.lang, i18n::Key::EditorFailed)));
+                }
+            }
+        }
+    }
+}
+
+/// Runs `cmd FILE` through the shell so `--edit-cmd "code --wait"` works.
+fn open_in_editor(cmd: &str, file: &std::path::Path) -> Result<()> {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{cmd} \"$1\""))
+        .arg("sh")
+        .arg(file)
+        .status()
+        .with_context(|| format!("cannot run {cmd}"))?;
+    if !status.success() {
+        bail!("{cmd} exited with {status}");
+    }
+    Ok(())
+}

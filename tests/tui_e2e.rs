@@ -1,0 +1,127 @@
+//! The real binary in a real terminal: tmux runs the UI, the test sends keys
+//! and reads the screen with capture-pane. `.ci/run` installs tmux.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Self {
+        let found = Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "this test needs tmux (apt-get install tmux); .ci/run installs it"
+        );
+        let session = format!("tunelings-e2e-{}", std::process::id());
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "120",
+                "-y",
+                "32",
+                command,
+            ])
+            .env("LANG", "C.UTF-8")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux could not start");
+        Self { session }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, keys])
+            .status()
+            .unwrap();
+    }
+
+    fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(needle) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "no {needle:?} on screen after {timeout:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.session])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn start_open_lesson_02_check_hint_and_quit() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exercises = tempfile::tempdir().unwrap();
+    let start = root.join("lessons/02-huggingface-peft/start/src/bin/02_lora_forward.rs");
+    std::fs::create_dir_all(exercises.path().join("src/bin")).unwrap();
+    std::fs::copy(start, exercises.path().join("src/bin/02_lora_forward.rs")).unwrap();
+    let cmd = format!(
+        "{} --course {} --exercises {} --edit-cmd true",
+        env!("CARGO_BIN_EXE_tunelings"),
+        root.display(),
+        exercises.path().display()
+    );
+    let tmux = Tmux::start(&cmd);
+    let short = Duration::from_secs(20);
+    tmux.wait_for("Welcome!", short);
+    tmux.wait_for("02  LoRA from first principles", short);
+
+    tmux.keys("Enter");
+    let lesson = tmux.wait_for("Write the LoRA forward pass (code)", short);
+    assert!(lesson.contains("┌02 · LoRA from first principles"), "{lesson}");
+
+    // The first check may build the exercise sandbox from scratch.
+    tmux.keys("c");
+    let verdict = tmux.wait_for("your program panicked", Duration::from_secs(900));
+    assert!(verdict.contains("02_lora_forward · not yet · 0/1"), "{verdict}");
+
+    tmux.keys("h");
+    tmux.wait_for("Hint 1 of 3", short);
+
+    tmux.keys("q");
+    let start = Instant::now();
+    while tmux.alive() && start.elapsed() < short {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!tmux.alive(), "q did not quit");
+}
