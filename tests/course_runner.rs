@@ -1,6 +1,8 @@
 //! The course runner driven through the binary against the fixture course in
 //! tests/fixtures/course: one code, one train and one quiz exercise.
 
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -488,4 +490,31 @@ fn watch_rechecks_an_exercise_when_its_file_is_saved() {
     child.stdin.as_mut().unwrap().write_all(b"q\n").unwrap();
     assert!(child.wait().unwrap().success());
     assert!(read(dir.path().join(".tunelings-progress")).contains("done basics_quiz"));
+}
+
+#[test]
+fn train_exercises_run_on_another_model_against_that_models_reference() {
+    let model = tempfile::tempdir().unwrap();
+    common::write_tiny_init_model(model.path(), 5);
+    let dir = learner(&[(TRAIN, read(solution(TRAIN)))]);
+    let reference = |model: Option<&Path>| -> f64 {
+        let mut args = vec!["check", "tiny_train", "--format", "json", "--slot", "t-model"];
+        let path = model.map(|m| m.display().to_string());
+        if let Some(p) = &path {
+            args.extend(["--model", p.as_str()]);
+        }
+        let out = tunelings(&args, dir.path());
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = &v["exercises"][0];
+        assert_eq!(v["status"], "pass", "{v}");
+        let m = message(v);
+        let at = m.find("the reference reaches ").unwrap() + "the reference reaches ".len();
+        m[at..].split(',').next().unwrap().parse().unwrap()
+    };
+    let nano = reference(None);
+    let tiny = reference(Some(model.path()));
+    assert!(
+        (nano - tiny).abs() > 0.1,
+        "each model is judged against its own reference: {nano} vs {tiny}"
+    );
 }
