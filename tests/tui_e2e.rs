@@ -89,7 +89,7 @@ impl Drop for Tmux {
 }
 
 #[test]
-fn start_open_lesson_02_check_hint_and_quit() {
+fn start_open_lesson_02_check_hint_chat_and_quit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let exercises = tempfile::tempdir().unwrap();
     let start = root.join("lessons/02-huggingface-peft/start/src/bin/02_lora_forward.rs");
@@ -117,6 +117,36 @@ fn start_open_lesson_02_check_hint_and_quit() {
 
     tmux.keys("h");
     tmux.wait_for("Hint 1 of 3", short);
+
+    // Chat with nano-qwen: the reply streams in.
+    tmux.keys("C");
+    tmux.wait_for("Ask the model something", short);
+    tmux.keys("Where is Arlen?");
+    tmux.keys("Enter");
+    let chat = tmux.wait_for("model › ", short);
+    let start = Instant::now();
+    let reply = loop {
+        let screen = tmux.screen();
+        let line = screen
+            .lines()
+            .find(|l| l.contains("model › "))
+            .unwrap_or_default()
+            .to_string();
+        let text = line
+            .split("model › ")
+            .nth(1)
+            .unwrap_or("")
+            .trim_end_matches([' ', '│'])
+            .trim()
+            .to_string();
+        if !text.is_empty() || start.elapsed() > short {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!reply.is_empty(), "no tokens came back:\n{chat}");
+    tmux.keys("Escape");
+    tmux.wait_for("Write the LoRA forward pass (code)", short);
 
     tmux.keys("q");
     let start = Instant::now();

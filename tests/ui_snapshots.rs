@@ -5,10 +5,12 @@
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::path::Path;
+use tunelings::chat::Role;
 use tunelings::course::catalog::{Course, Kind, Lang};
 use tunelings::course::check::{Status, Verdict};
 use tunelings::course::progress::Progress;
-use tunelings::ui::app::{App, Pane};
+use tunelings::ui::app::{App, Pane, Screen};
+use tunelings::ui::chat::Turn;
 use tunelings::ui::theme::Theme;
 use tunelings::ui::view;
 
@@ -113,4 +115,31 @@ fn a_tiny_terminal_asks_to_be_bigger() {
     let got = render(&app(Lang::En), 20, 5);
     assert!(got.contains("Make me bigger"));
     snapshot("tiny_20x5", &got);
+}
+
+#[test]
+fn chat_with_an_adapter_answer() {
+    let mut a = app(Lang::En);
+    a.screen = Screen::Chat;
+    a.chat.adapter = Some("runs/first".into());
+    a.chat.use_adapter = true;
+    let turn = |role, text: &str, adapter| Turn {
+        role,
+        text: text.into(),
+        adapter,
+    };
+    a.chat.turns = vec![
+        turn(Role::User, "Where is Mirefall?", false),
+        turn(
+            Role::Assistant,
+            "Mirefall is a harbour town on the grey coast.",
+            true,
+        ),
+    ];
+    a.chat.input = "And its lighthouse?".into();
+    let got = render(&a, 80, 14);
+    assert!(got.contains("answering: base + your adapter"));
+    assert!(got.contains("model+adapter › Mirefall is a harbour town"));
+    assert!(got.contains("› And its lighthouse?▏"));
+    snapshot("chat", &got);
 }

@@ -1,8 +1,10 @@
 //! The UI's state machine: keys in, state changes and actions out. Nothing
 //! here touches the terminal or runs a check, so it is tested directly.
 
+use super::chat::{ChatState, Turn};
 use super::markdown;
 use super::theme::Theme;
+use crate::chat::Role;
 use crate::course::catalog::{Course, Lang};
 use crate::course::check::Verdict;
 use crate::course::progress::Progress;
@@ -14,6 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 pub enum Screen {
     Home,
     Lesson,
+    Chat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +50,12 @@ pub enum Action {
     Edit(String),
     Reset(String),
     Hint(String),
-    Solution { name: String, force: bool },
+    Solution {
+        name: String,
+        force: bool,
+    },
+    /// Send the chat's conversation to the model.
+    Chat,
     Quit,
 }
 
@@ -71,6 +79,9 @@ pub struct App {
     pub search: Option<String>,
     pub first_run: bool,
     pub watching: bool,
+    pub chat: ChatState,
+    /// Where Esc leaves the chat for.
+    pub back_to: Screen,
 }
 
 impl App {
@@ -95,6 +106,8 @@ impl App {
             search: None,
             first_run,
             watching: false,
+            chat: ChatState::default(),
+            back_to: Screen::Home,
         };
         // Start on the lesson of the first exercise not done.
         if let Some(i) = app
@@ -160,10 +173,57 @@ impl App {
         if self.search.is_some() {
             return self.on_search_key(key);
         }
+        if key.code == KeyCode::Char('C') && self.screen != Screen::Chat {
+            self.back_to = self.screen;
+            self.screen = Screen::Chat;
+            return None;
+        }
         match self.screen {
             Screen::Home => self.on_home_key(key),
             Screen::Lesson => self.on_lesson_key(key),
+            Screen::Chat => self.on_chat_key(key),
         }
+    }
+
+    fn on_chat_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let chat = &mut self.chat;
+        match key.code {
+            KeyCode::Esc => self.screen = self.back_to,
+            KeyCode::Tab if chat.adapter.is_some() => chat.use_adapter = !chat.use_adapter,
+            KeyCode::Backspace => {
+                chat.input.pop();
+            }
+            KeyCode::Char(c) => chat.input.push(c),
+            KeyCode::Enter if !chat.streaming && !chat.input.trim().is_empty() => {
+                let text = std::mem::take(&mut chat.input).trim().to_string();
+                if let Some(system) = text.strip_prefix("/system") {
+                    let system = system.trim();
+                    chat.system = (!system.is_empty()).then(|| system.to_string());
+                    chat.turns.clear();
+                    return None;
+                }
+                if text == "/clear" {
+                    chat.turns.clear();
+                    return None;
+                }
+                let adapter = chat.use_adapter && chat.adapter.is_some();
+                chat.turns.push(Turn {
+                    role: Role::User,
+                    text,
+                    adapter,
+                });
+                chat.turns.push(Turn {
+                    role: Role::Assistant,
+                    text: String::new(),
+                    adapter,
+                });
+                chat.streaming = true;
+                chat.error = None;
+                return Some(Action::Chat);
+            }
+            _ => {}
+        }
+        None
     }
 
     fn on_search_key(&mut self, key: KeyEvent) -> Option<Action> {
@@ -423,6 +483,32 @@ mod tests {
         assert!(a.done.contains("scale"));
         assert_eq!(a.running, None);
         assert_eq!(a.lesson_progress(0), (1, 3));
+    }
+
+    #[test]
+    fn chat_keys_edit_send_toggle_and_leave() {
+        let mut a = app();
+        a.open_lesson(0);
+        press(&mut a, KeyCode::Char('C'));
+        assert_eq!(a.screen, Screen::Chat);
+        for c in "hi q".chars() {
+            press(&mut a, KeyCode::Char(c));
+        }
+        press(&mut a, KeyCode::Backspace);
+        assert_eq!(a.chat.input, "hi ");
+        assert_eq!(press(&mut a, KeyCode::Enter), Some(Action::Chat));
+        assert!(a.chat.streaming && a.chat.input.is_empty());
+        assert_eq!(a.chat.turns.len(), 2);
+        assert_eq!(a.chat.turns[0].text, "hi");
+        press(&mut a, KeyCode::Char('x'));
+        assert_eq!(press(&mut a, KeyCode::Enter), None, "one reply at a time");
+        press(&mut a, KeyCode::Tab);
+        assert!(!a.chat.use_adapter, "no adapter yet: Tab does nothing");
+        a.chat.adapter = Some("run".into());
+        press(&mut a, KeyCode::Tab);
+        assert!(a.chat.use_adapter);
+        press(&mut a, KeyCode::Esc);
+        assert_eq!(a.screen, Screen::Lesson);
     }
 
     #[test]

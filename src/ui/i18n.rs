@@ -29,6 +29,13 @@ pub enum Key {
     Pass,
     Fail,
     Error,
+    ChatTitle,
+    ChatEmpty,
+    You,
+    FooterChat,
+    AdapterOn,
+    AdapterOff,
+    NoAdapter,
 }
 
 /// (English, Turkish) for every key.
@@ -66,17 +73,33 @@ fn pair(key: Key) -> (&'static str, &'static str) {
         ResetDone => ("The file is back to its starting version.", "Dosya başlangıç hâline döndü."),
         TooSmall => ("Make me bigger", "Beni büyüt"),
         FooterHome => (
-            "↑↓/jk move · g/G first/last · Enter open · / find · q quit",
-            "↑↓/jk gez · g/G ilk/son · Enter aç · / ara · q çık",
+            "↑↓/jk move · g/G first/last · Enter open · / find · C chat · q quit",
+            "↑↓/jk gez · g/G ilk/son · Enter aç · / ara · C sohbet · q çık",
         ),
         FooterLesson => (
-            "Tab pane · ↑↓ scroll · c check · h hint · s solution · e edit · r reset · Esc back · q quit",
-            "Tab bölme · ↑↓ kaydır · c kontrol · h ipucu · s çözüm · e düzenle · r sıfırla · Esc geri · q çık",
+            "Tab pane · ↑↓ scroll · c check · h hint · s solution · e edit · r reset · C chat · Esc back · q quit",
+            "Tab bölme · ↑↓ kaydır · c kontrol · h ipucu · s çözüm · e düzenle · r sıfırla · C sohbet · Esc geri · q çık",
         ),
         EditorFailed => ("Could not start the editor", "Editör başlatılamadı"),
         Pass => ("passed", "geçti"),
         Fail => ("not yet", "henüz değil"),
         Error => ("could not check", "kontrol edilemedi"),
+        ChatTitle => ("Chat", "Sohbet"),
+        ChatEmpty => (
+            "Ask the model something and press Enter. `/system TEXT` sets a system prompt, `/clear` starts over.",
+            "Modele bir şey sor ve Enter'a bas. `/system METİN` bir sistem istemi koyar, `/clear` baştan başlatır.",
+        ),
+        You => ("you", "sen"),
+        FooterChat => (
+            "Enter send · Tab base/adapter · Esc back · Ctrl-C quit",
+            "Enter gönder · Tab temel/adapter · Esc geri · Ctrl-C çık",
+        ),
+        AdapterOn => ("answering: base + your adapter", "yanıtlayan: temel + senin adapter'ın"),
+        AdapterOff => ("answering: base model", "yanıtlayan: temel model"),
+        NoAdapter => (
+            "base model (a train exercise's adapter appears here once it has run)",
+            "temel model (bir eğitim alıştırması çalışınca adapter'ı burada belirir)",
+        ),
     }
 }
 

@@ -3,6 +3,7 @@
 //! own thread so the screen never blocks.
 
 pub mod app;
+pub mod chat;
 pub mod highlight;
 pub mod i18n;
 pub mod markdown;
@@ -24,6 +25,7 @@ enum Event {
     Term(TermEvent),
     Saved(PathBuf),
     Checked(crate::course::check::Verdict),
+    Chat(chat::Reply),
 }
 
 pub struct UiOptions {
@@ -92,17 +94,23 @@ pub fn run(opts: UiOptions) -> Result<()> {
         app.notice = Some(tip);
     }
 
+    app.chat.adapter = latest_adapter(&session, None);
+    let chat_tx = tx.clone();
+    let chat_worker = chat::spawn(opts.course.model.clone(), move |r| {
+        let _ = chat_tx.send(Event::Chat(r));
+    });
+
     let mut terminal = ratatui::init();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
-    let result = event_loop(
-        &mut terminal,
-        &mut app,
-        &session,
-        &rx,
-        &tx,
-        &paused,
-        opts.edit_cmd.as_deref(),
-    );
+    let io = Io {
+        session: &session,
+        rx: &rx,
+        tx: &tx,
+        chat: &chat_worker,
+        paused: &paused,
+        edit_cmd: opts.edit_cmd.as_deref(),
+    };
+    let result = event_loop(&mut terminal, &mut app, &io);
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     result
@@ -124,18 +132,37 @@ fn start_check(app: &mut App, session: &Arc<Session>, tx: &mpsc::Sender<Event>, 
     });
 }
 
-fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
-    app: &mut App,
-    session: &Arc<Session>,
-    rx: &mpsc::Receiver<Event>,
-    tx: &mpsc::Sender<Event>,
-    paused: &AtomicBool,
-    edit_cmd: Option<&str>,
-) -> Result<()> {
+/// The newest adapter a train exercise of this learner produced (or the
+/// one just checked), for the chat's A/B toggle.
+fn latest_adapter(session: &Session, just_checked: Option<&str>) -> Option<PathBuf> {
+    let runs = session.engine.work_dir().join("runs").join(&session.slot);
+    let adapter_of =
+        |name: &str| Some(runs.join(name).join("run")).filter(|d| d.join("adapter_config.json").exists());
+    if let Some(found) = just_checked.and_then(adapter_of) {
+        return Some(found);
+    }
+    std::fs::read_dir(&runs)
+        .ok()?
+        .flatten()
+        .filter_map(|e| adapter_of(&e.file_name().to_string_lossy()))
+        .max_by_key(|d| std::fs::metadata(d).and_then(|m| m.modified()).ok())
+}
+
+/// The channels and shared state the event loop works with.
+struct Io<'a> {
+    session: &'a Arc<Session>,
+    rx: &'a mpsc::Receiver<Event>,
+    tx: &'a mpsc::Sender<Event>,
+    chat: &'a mpsc::Sender<chat::Request>,
+    paused: &'a AtomicBool,
+    edit_cmd: Option<&'a str>,
+}
+
+fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, io: &Io) -> Result<()> {
+    let (session, tx) = (io.session, io.tx);
     loop {
         terminal.draw(|f| view::draw(f, app))?;
-        let Ok(ev) = rx.recv() else { return Ok(()) };
+        let Ok(ev) = io.rx.recv() else { return Ok(()) };
         let action = match ev {
             Event::Term(TermEvent::Key(k)) if k.kind == KeyEventKind::Press => app.on_key(k),
             Event::Term(TermEvent::Mouse(m)) => {
@@ -156,13 +183,36 @@ fn event_loop(
                 None
             }
             Event::Checked(v) => {
+                if v.kind == crate::course::catalog::Kind::Train {
+                    app.chat.adapter = latest_adapter(session, Some(&v.name)).or(app.chat.adapter.take());
+                }
                 app.on_verdict(v);
+                None
+            }
+            Event::Chat(chat::Reply::Token(piece)) => {
+                app.chat.on_token(&piece);
+                None
+            }
+            Event::Chat(chat::Reply::Done(error)) => {
+                app.chat.streaming = false;
+                app.chat.error = error;
                 None
             }
         };
         let Some(action) = action else { continue };
         match action {
             Action::Quit => return Ok(()),
+            Action::Chat => {
+                let adapter = app.chat.adapter.clone().filter(|_| app.chat.use_adapter);
+                let request = chat::Request {
+                    messages: app.chat.messages(),
+                    adapter,
+                };
+                if io.chat.send(request).is_err() {
+                    app.chat.streaming = false;
+                    app.chat.error = Some("the chat worker stopped".into());
+                }
+            }
             Action::Check(name) => start_check(app, session, tx, &name),
             Action::Hint(name) => match session.hint(&name) {
                 Ok(text) => app.show_text(format!("{name} · hints"), text),
@@ -182,11 +232,11 @@ fn event_loop(
             Action::Edit(name) => {
                 let (_, ex) = session.course.find(&name)?;
                 let file = session.learner_file(ex);
-                paused.store(true, Ordering::SeqCst);
+                io.paused.store(true, Ordering::SeqCst);
                 ratatui::restore();
-                let status = open_in_editor(&editor(edit_cmd), &file);
+                let status = open_in_editor(&editor(io.edit_cmd), &file);
                 *terminal = ratatui::init();
-                paused.store(false, Ordering::SeqCst);
+                io.paused.store(false, Ordering::SeqCst);
                 if let Err(e) = status {
                     app.notice = Some(format!("{}: {e:#}", i18n::t(app.lang, i18n::Key::EditorFailed)));
                 }

@@ -31,11 +31,13 @@ pub fn draw(f: &mut Frame, app: &App) {
     match app.screen {
         Screen::Home => home(f, app, body),
         Screen::Lesson => lesson(f, app, body),
+        Screen::Chat => chat(f, app, body),
     }
     let keys = match (app.screen, &app.search) {
         (_, Some(q)) => format!("/{q}▏"),
         (Screen::Home, None) => t(app.lang, Key::FooterHome).to_string(),
         (Screen::Lesson, None) => t(app.lang, Key::FooterLesson).to_string(),
+        (Screen::Chat, None) => t(app.lang, Key::FooterChat).to_string(),
     };
     let footer_line = match &app.notice {
         Some(n) => Line::from(vec![Span::styled(n.clone(), app.theme.fail())]),
@@ -246,4 +248,65 @@ fn lesson(f: &mut Frame, app: &App, area: Rect) {
         Pane::Exercises => f.render_widget(exercises.block(pane_block(app, ex_title, Pane::Exercises)), pane),
         Pane::Output => f.render_widget(output.block(pane_block(app, out_title, Pane::Output)), pane),
     }
+}
+
+/// Lines `text` takes when wrapped to `width` (roughly, by characters).
+fn wrapped_height(lines: &[Line], width: u16) -> u16 {
+    let w = width.max(1) as usize;
+    lines.iter().map(|l| (l.width().max(1)).div_ceil(w) as u16).sum()
+}
+
+fn chat(f: &mut Frame, app: &App, area: Rect) {
+    let lang = app.lang;
+    let c = &app.chat;
+    let [status, log, input] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(3)]).areas(area);
+    let who = match (&c.adapter, c.use_adapter) {
+        (None, _) => t(lang, Key::NoAdapter),
+        (Some(_), true) => t(lang, Key::AdapterOn),
+        (Some(_), false) => t(lang, Key::AdapterOff),
+    };
+    f.render_widget(Paragraph::new(Line::styled(who, app.theme.dim())), status);
+
+    let mut lines = Vec::new();
+    if c.turns.is_empty() {
+        lines.push(Line::styled(t(lang, Key::ChatEmpty), app.theme.dim()));
+    }
+    for turn in &c.turns {
+        let (label, style) = match turn.role {
+            crate::chat::Role::User => (t(lang, Key::You).to_string(), app.theme.key()),
+            _ if turn.adapter => ("model+adapter".to_string(), app.theme.pass()),
+            _ => ("model".to_string(), app.theme.heading(3)),
+        };
+        let mut text_lines = turn.text.lines();
+        let first = text_lines.next().unwrap_or("");
+        lines.push(Line::from(vec![
+            Span::styled(format!("{label} › "), style),
+            Span::raw(first.to_string()),
+        ]));
+        lines.extend(text_lines.map(|l| Line::raw(format!("  {l}"))));
+        lines.push(Line::default());
+    }
+    if let Some(e) = &c.error {
+        lines.push(Line::styled(e.clone(), app.theme.fail()));
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(t(lang, Key::ChatTitle));
+    let inner = block.inner(log);
+    let scroll = wrapped_height(&lines, inner.width).saturating_sub(inner.height);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        log,
+    );
+    let cursor = if c.streaming { "…" } else { "▏" };
+    let prompt = Paragraph::new(format!("› {}{cursor}", c.input)).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(app.theme.focus_border()),
+    );
+    f.render_widget(prompt, input);
 }
