@@ -518,3 +518,24 @@ fn train_exercises_run_on_another_model_against_that_models_reference() {
         "each model is judged against its own reference: {nano} vs {tiny}"
     );
 }
+
+#[test]
+fn the_shipped_course_is_consistent() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tunelings"))
+        .args(["dev", "check", "--course"])
+        .arg(root)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("✓ 02_lora_forward: as shipped Fail, with its solution Pass"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("the course is consistent"));
+}

@@ -1,7 +1,7 @@
 //! Builds one learner (or reference) source file as a binary, in a small
-//! generated package per slot that shares the engine's target folder, so an
-//! edit recompiles only that file. Slots keep a learner, the reference and
-//! each graded student apart.
+//! generated package per slot and exercise that shares the engine's target
+//! folder, so an edit recompiles only that file. Slots keep a learner, the
+//! reference and each graded student apart.
 
 use super::process::{self, Limits};
 use anyhow::{bail, Context, Result};
@@ -92,13 +92,33 @@ fn manifest(engine: &Engine, package: &str, bin: &str, file: &str) -> Result<Str
     }
     let text = format!(
         "[package]\nname = {package:?}\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\
-         autobins = false\n\n[[bin]]\nname = {bin:?}\npath = {file:?}\n\n\
-         [dependencies]\ntunelings = {{ path = {:?} }}\n\n[workspace]\n\n",
-        engine.dir.to_string_lossy()
+         autobins = false\n\n[[bin]]\nname = {bin:?}\npath = {file:?}\n\n[workspace]\n\n"
     );
-    let mut profiles = toml::Table::new();
-    profiles.insert("profile".into(), profile);
-    Ok(text + &toml::to_string(&profiles)?)
+    let mut deps = toml::Table::new();
+    deps.insert(
+        "tunelings".into(),
+        toml::Value::Table(
+            [(
+                "path".to_string(),
+                engine.dir.to_string_lossy().to_string().into(),
+            )]
+            .into_iter()
+            .collect(),
+        ),
+    );
+    // A debug tunelings is what `cargo test` builds, with the dev-dependencies'
+    // features switched on in shared crates; asking for the same features
+    // lets the sandbox reuse those compiled crates instead of building a
+    // second copy of candle.
+    if !RELEASE {
+        if let Some(dev) = engine_toml.get("dev-dependencies").and_then(|d| d.as_table()) {
+            deps.extend(dev.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    let mut rest = toml::Table::new();
+    rest.insert("dependencies".into(), deps.into());
+    rest.insert("profile".into(), profile);
+    Ok(text + &toml::to_string(&rest)?)
 }
 
 /// Writes `content` only when it differs, so cargo's fingerprints hold.
@@ -113,7 +133,9 @@ fn write_if_changed(path: &Path, content: &[u8]) -> Result<()> {
 /// compiler messages should name.
 pub fn build(engine: &Engine, slot: &str, exercise: &str, source: &Path, shown_as: &str) -> Result<Built> {
     let slot = slot_name(slot);
-    let dir = engine.work_dir().join("sandbox").join(&slot);
+    // One package per slot and exercise: concurrent checks never rewrite
+    // each other's manifest.
+    let dir = engine.work_dir().join("sandbox").join(&slot).join(exercise);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let file = format!("{exercise}.rs");
     let code = std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
@@ -121,7 +143,7 @@ pub fn build(engine: &Engine, slot: &str, exercise: &str, source: &Path, shown_a
     let bin = format!("{slot}-{exercise}");
     write_if_changed(
         &dir.join("Cargo.toml"),
-        manifest(engine, &format!("sandbox-{slot}"), &bin, &file)?.as_bytes(),
+        manifest(engine, &format!("sandbox-{bin}"), &bin, &file)?.as_bytes(),
     )?;
     let lock = dir.join("Cargo.lock");
     if !lock.exists() {
