@@ -152,5 +152,5 @@ pub fn watch(session: &Session, poll: bool, print: &mut dyn FnMut(&str)) -> Resu
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
-    a == b || (a.canonicalize().ok().is_some() && a.canonicalize().ok() == b.canonicalize().ok())
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
