@@ -79,11 +79,7 @@ impl ChatTemplate {
     /// Reads the variant and default system prompt from the model folder's
     /// `tokenizer_config.json` chat template; falls back on the family.
     pub fn for_model_dir(dir: &Path, family: Family) -> Self {
-        let from_file = std::fs::read_to_string(dir.join("tokenizer_config.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v.get("chat_template").and_then(|t| t.as_str()).map(str::to_owned));
-        match from_file {
+        match jinja_in_model_dir(dir) {
             Some(jinja) => Self::from_jinja(&jinja),
             None => match family {
                 Family::Qwen2 => Self::qwen25(QWEN25_BASE_SYSTEM),
@@ -188,6 +184,13 @@ fn turn(role: &str, content: &str) -> String {
 
 /// Qwen2.5's jinja chat template (without tools) for `default_system`, for
 /// tokenizer_config.json, so transformers renders chats as we do.
+/// The jinja `chat_template` of a model folder's `tokenizer_config.json`.
+pub fn jinja_in_model_dir(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("tokenizer_config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("chat_template")?.as_str().map(str::to_owned)
+}
+
 pub fn qwen25_jinja(default_system: &str) -> String {
     format!(
         "{{%- if messages[0]['role'] == 'system' %}}{{{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}}}\

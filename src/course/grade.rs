@@ -181,7 +181,7 @@ pub fn write_report(results: &[StudentResult], out: &Path) -> Result<()> {
                 .iter()
                 .map(|r| report::junit_suite(&r.student, &r.exercises))
                 .collect();
-            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n{suites}</testsuites>\n")
+            report::junit_document(&suites)
         }
         _ => bail!("--out must end in .csv, .json or .xml, got {}", out.display()),
     };

@@ -148,9 +148,11 @@ pub fn junit_suite(name: &str, verdicts: &[Verdict]) -> String {
     out
 }
 
+/// A JUnit document around `<testsuite>` elements.
+pub fn junit_document(suites: &str) -> String {
+    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n{suites}</testsuites>\n")
+}
+
 pub fn junit(name: &str, verdicts: &[Verdict]) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n{}</testsuites>\n",
-        junit_suite(name, verdicts)
-    )
+    junit_document(&junit_suite(name, verdicts))
 }

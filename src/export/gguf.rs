@@ -183,11 +183,7 @@ fn tokenizer_metadata(tok: &Tokenizer, rows: usize) -> Result<Vec<(&'static str,
 
 /// The jinja chat template from `tokenizer_config.json`, else Qwen2.5's.
 fn chat_template(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("tokenizer_config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["chat_template"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| qwen25_jinja(crate::chat::QWEN25_BASE_SYSTEM))
+    crate::chat::jinja_in_model_dir(dir).unwrap_or_else(|| qwen25_jinja(crate::chat::QWEN25_BASE_SYSTEM))
 }
 
 /// Writes `ckpt`'s model (adapters already merged) as GGUF.
