@@ -226,3 +226,20 @@ fn export_writes_a_merged_model_that_matches_base_plus_adapter() {
         0.0
     );
 }
+
+#[test]
+fn gradient_checkpointing_replays_dropout_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "use_dora = true\nlora_dropout = 0.2\nmax_steps = 6\nlearning_rate = 1e-2\noverwrite_output_dir = true\n";
+    let plain =
+        tunelings::train::train(&config(dir.path(), extra), &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let cfg = config(dir.path(), &format!("{extra}gradient_checkpointing = true\n"));
+    let checkpointed = tunelings::train::train(&cfg, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert!(plain.losses[5] < plain.losses[0], "{:?}", plain.losses);
+    for (step, (x, y)) in plain.losses.iter().zip(&checkpointed.losses).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-5 * x.abs().max(1.0),
+            "step {step}: {x} vs {y}"
+        );
+    }
+}

@@ -154,3 +154,28 @@ fn an_existing_output_dir_is_not_overwritten_silently() {
     let msg = format!("{:#}", again.expect_err("refused"));
     assert!(msg.contains("overwrite_output_dir"), "{msg}");
 }
+
+/// Checkpointed and plain backward give the same gradients, so the same run.
+fn assert_same_trajectory(a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len());
+    for (step, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-5 * x.abs().max(1.0),
+            "step {step}: {x} vs {y}"
+        );
+    }
+}
+
+#[test]
+fn gradient_checkpointing_changes_memory_not_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let extra = "max_steps = 6\ngradient_accumulation_steps = 2\noverwrite_output_dir = true\n";
+    let plain = run(&config(dir.path(), extra));
+    let checkpointed = run(&config(
+        dir.path(),
+        &format!("{extra}gradient_checkpointing = true\n"),
+    ));
+    assert!(plain.losses[5] < plain.losses[0], "{:?}", plain.losses);
+    assert_same_trajectory(&plain.losses, &checkpointed.losses);
+}

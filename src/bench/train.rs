@@ -7,7 +7,7 @@ use crate::model::random::random_weights;
 use crate::model::{Qwen, QwenConfig};
 use crate::peft::lora::LoraInit;
 use crate::peft::{LoraConfig, Target};
-use crate::train::loss::summed_loss;
+use crate::train::loss::backward_summed_loss;
 use crate::train::optim::{AdamW, AdamWConfig};
 use crate::{memory, threads};
 use anyhow::{bail, Result};
@@ -77,6 +77,7 @@ struct Record {
     batch: usize,
     seq: usize,
     steps: usize,
+    checkpointing: bool,
     tokens_per_s: f64,
     step_seconds: f64,
     peak_rss_mib: Option<f64>,
@@ -89,6 +90,7 @@ pub struct Options {
     pub seq: usize,
     pub steps: usize,
     pub rank: usize,
+    pub checkpointing: bool,
 }
 
 pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
@@ -141,8 +143,15 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
     let mut times = Vec::new();
     for step in 0..=opts.steps {
         let t0 = Instant::now();
-        let (loss, _) = summed_loss(&model, &batch)?;
-        let grads = opt.gradients(&(loss / batch.num_targets as f64)?.backward()?)?;
+        let mut sums = vec![None; opt.params.len()];
+        backward_summed_loss(
+            &model,
+            &batch,
+            1.0 / batch.num_targets as f64,
+            opts.checkpointing,
+            &mut |g| opt.add_gradients(g, &mut sums),
+        )?;
+        let grads = opt.finish_gradients(sums)?;
         opt.step(&grads, 1e-5)?;
         if step > 0 {
             times.push(t0.elapsed().as_secs_f64());
@@ -157,6 +166,7 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
         batch: opts.batch,
         seq: opts.seq,
         steps: opts.steps,
+        checkpointing: opts.checkpointing,
         tokens_per_s: (opts.batch * opts.seq) as f64 / step_seconds,
         step_seconds,
         peak_rss_mib: memory::peak_rss_mib(),

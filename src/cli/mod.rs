@@ -195,6 +195,9 @@ enum BenchCommand {
         /// Adapter rank (lora, dora).
         #[arg(long, default_value_t = 16)]
         rank: usize,
+        /// Recompute blocks in the backward (gradient checkpointing).
+        #[arg(long)]
+        checkpointing: bool,
     },
 }
 
@@ -297,6 +300,7 @@ fn run(command: Command) -> Result<ExitCode> {
             seq,
             steps,
             rank,
+            checkpointing,
         }) => {
             let opts = bench::train::Options {
                 method,
@@ -304,6 +308,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 seq,
                 steps,
                 rank,
+                checkpointing,
             };
             for s in shape {
                 bench::train::run(s, &opts)?;

@@ -6,7 +6,9 @@ use super::kv_cache::KvCache;
 use super::linear::{base_matmul, AdapterLinear};
 use super::ops::{softmax_last_dim, Kernels, Positions, RmsNorm, Rotary};
 use super::weights::WeightSource;
-use anyhow::{bail, Result};
+use crate::peft::dropout::{Dropout, DropoutState};
+use anyhow::{bail, Context, Result};
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use std::collections::HashMap;
 
@@ -198,6 +200,53 @@ impl Mlp {
 }
 
 impl DecoderLayer {
+    fn forward(
+        &self,
+        x: &Tensor,
+        rotary: &Rotary,
+        positions: &Positions,
+        mask: Option<&Tensor>,
+        cache: Option<(&mut KvCache, usize)>,
+        kernels: Kernels,
+    ) -> Result<Tensor> {
+        let h = self.input_layernorm.forward(x, kernels)?;
+        let h = self
+            .self_attn
+            .forward(&h, rotary, positions, mask, cache, kernels)?;
+        let x = (x + h)?;
+        let h = self.post_attention_layernorm.forward(&x, kernels)?;
+        Ok((&x + self.mlp.forward(&h)?)?)
+    }
+
+    fn linears(&self) -> [&AdapterLinear; 7] {
+        let (a, m) = (&self.self_attn, &self.mlp);
+        [
+            &a.q_proj,
+            &a.k_proj,
+            &a.v_proj,
+            &a.o_proj,
+            &m.gate_proj,
+            &m.up_proj,
+            &m.down_proj,
+        ]
+    }
+
+    fn dropouts(&self) -> impl Iterator<Item = &Dropout> {
+        self.linears()
+            .into_iter()
+            .filter_map(|l| l.adapter().and_then(|a| a.lora().dropout.as_ref()))
+    }
+
+    fn dropout_states(&self) -> Vec<DropoutState> {
+        self.dropouts().map(Dropout::state).collect()
+    }
+
+    fn restore_dropout_states(&self, states: &[DropoutState]) {
+        for (d, s) in self.dropouts().zip(states) {
+            d.set_state(s.clone());
+        }
+    }
+
     fn load(ld: &Loader, cfg: &QwenConfig, p: &str) -> Result<Self> {
         let (h, eps) = (cfg.hidden_size, cfg.rms_norm_eps);
         Ok(Self {
@@ -297,19 +346,65 @@ impl Qwen {
         };
         let mut x = embeds.clone();
         for (l, layer) in self.layers.iter().enumerate() {
-            let h = layer.input_layernorm.forward(&x, self.kernels)?;
             let c = cache.as_deref_mut().map(|c| (c, l));
-            let h = layer
-                .self_attn
-                .forward(&h, &self.rotary, positions, mask.as_ref(), c, self.kernels)?;
-            x = (x + h)?;
-            let h = layer.post_attention_layernorm.forward(&x, self.kernels)?;
-            x = (x + layer.mlp.forward(&h)?)?;
+            x = layer.forward(&x, &self.rotary, positions, mask.as_ref(), c, self.kernels)?;
         }
         if let Some(c) = cache {
             c.advance(t);
         }
         Ok(self.norm.forward(&x, self.kernels)?)
+    }
+
+    /// Loss and gradients with activation checkpointing (Chen et al. 2016):
+    /// the forward keeps only each block's input, and the backward recomputes
+    /// one block at a time, so the peak holds one block's activations rather
+    /// than all of them. `head` maps the final-normed hidden states to the
+    /// scalar loss; `sink` receives each partial gradient store in turn (a
+    /// parameter's gradient may arrive in more than one, to be summed).
+    pub fn checkpointed_backward(
+        &self,
+        embeds: &Tensor,
+        positions: &Positions,
+        mask: &Tensor,
+        head: &dyn Fn(&Tensor) -> Result<Tensor>,
+        sink: &mut dyn FnMut(&GradStore) -> Result<()>,
+    ) -> Result<Tensor> {
+        let mut inputs = Vec::with_capacity(self.layers.len());
+        let mut x = embeds.detach();
+        for layer in &self.layers {
+            // Dropout draws from a stream; the recompute must draw the same masks.
+            let rng = layer.dropout_states();
+            let out = layer.forward(&x, &self.rotary, positions, Some(mask), None, self.kernels)?;
+            inputs.push((x, rng));
+            x = out.detach();
+        }
+        let top = Var::from_tensor(&x)?;
+        let loss = head(&self.norm.forward(top.as_tensor(), self.kernels)?)?;
+        let mut grads = loss.backward()?;
+        sink(&grads)?;
+        let mut grad_out = grads
+            .remove(top.as_tensor())
+            .context("checkpointing: the loss does not depend on the hidden states")?;
+        for (layer, (x, rng)) in self.layers.iter().zip(inputs).rev() {
+            layer.restore_dropout_states(&rng);
+            let input = Var::from_tensor(&x)?;
+            let out = layer.forward(
+                input.as_tensor(),
+                &self.rotary,
+                positions,
+                Some(mask),
+                None,
+                self.kernels,
+            )?;
+            let mut grads = (out * &grad_out)?.sum_all()?.backward()?;
+            sink(&grads)?;
+            grad_out = grads
+                .remove(input.as_tensor())
+                .context("checkpointing: a block's output does not depend on its input")?;
+        }
+        // Reaches the embedding table when it trains (full fine-tuning).
+        sink(&(embeds * &grad_out)?.sum_all()?.backward()?)?;
+        Ok(loss.detach())
     }
 
     /// Hidden states (..., hidden) → logits (..., vocab).

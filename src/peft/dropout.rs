@@ -8,6 +8,9 @@ use rand::{Rng, SeedableRng};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone)]
+pub struct DropoutState(Option<StdRng>);
+
+#[derive(Debug, Clone)]
 pub struct Dropout {
     p: f32,
     seed: u64,
@@ -29,6 +32,17 @@ impl Dropout {
     pub fn reseed(&self, step: u64) {
         if let Ok(mut rng) = self.rng.lock() {
             *rng = StdRng::seed_from_u64(self.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        }
+    }
+
+    /// Where the mask stream stands, to replay it (activation checkpointing).
+    pub fn state(&self) -> DropoutState {
+        DropoutState(self.rng.lock().map(|r| r.clone()).ok())
+    }
+
+    pub fn set_state(&self, state: DropoutState) {
+        if let (Some(saved), Ok(mut rng)) = (state.0, self.rng.lock()) {
+            *rng = saved;
         }
     }
 

@@ -80,6 +80,10 @@ pub struct TrainConfig {
     pub cutoff_len: usize,
     #[serde(default)]
     pub packing: bool,
+    /// Recompute each block during the backward instead of keeping its
+    /// activations: less memory, about a third more compute.
+    #[serde(default)]
+    pub gradient_checkpointing: bool,
     /// Loss on prompts too, not only on the replies.
     #[serde(default)]
     pub train_on_prompt: bool,
@@ -197,6 +201,7 @@ pub const KEYS: &[&str] = &[
     "double_quantization",
     "cutoff_len",
     "packing",
+    "gradient_checkpointing",
     "train_on_prompt",
     "max_samples",
     "learning_rate",

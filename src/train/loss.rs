@@ -6,6 +6,7 @@ use super::cross_entropy::cross_entropy_rows;
 use crate::data::Batch;
 use crate::model::{AttentionMask, Positions, Qwen};
 use anyhow::Result;
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, D};
 
 /// Sum (not mean) of the token losses of `batch`, as a scalar tensor, plus
@@ -21,6 +22,37 @@ pub fn summed_loss(model: &Qwen, batch: &Batch) -> Result<(Tensor, Tensor)> {
     let logits = model.logits_at(&hidden, &batch.index)?;
     let loss = cross_entropy_sum(&logits, &batch.targets)?;
     Ok((loss, logits))
+}
+
+/// Backward of `scale` × the summed loss of `batch`, handing each gradient
+/// store to `sink`. With `checkpointing`, blocks are recomputed during the
+/// backward instead of keeping their activations. Returns the unscaled sum.
+pub fn backward_summed_loss(
+    model: &Qwen,
+    batch: &Batch,
+    scale: f64,
+    checkpointing: bool,
+    sink: &mut dyn FnMut(&GradStore) -> Result<()>,
+) -> Result<f64> {
+    let scaled = if checkpointing {
+        let head = |hidden: &Tensor| -> Result<Tensor> {
+            let logits = model.logits_at(hidden, &batch.index)?;
+            Ok((cross_entropy_sum(&logits, &batch.targets)? * scale)?)
+        };
+        model.checkpointed_backward(
+            &model.embed(&batch.ids)?,
+            &Positions::Explicit(batch.positions.clone()),
+            &batch.mask,
+            &head,
+            sink,
+        )?
+    } else {
+        let (loss, _) = summed_loss(model, batch)?;
+        let scaled = (loss * scale)?;
+        sink(&scaled.backward()?)?;
+        scaled
+    };
+    Ok(scaled.to_dtype(DType::F64)?.to_scalar::<f64>()? / scale)
 }
 
 /// Σ −log softmax(logits)[target], computed stably in F32 or F64.

@@ -72,6 +72,32 @@ impl AdamW {
         self.params.iter().map(|p| p.var.elem_count()).sum()
     }
 
+    /// Adds what `grads` holds for each parameter to `sums` (one slot per
+    /// parameter): micro-batches and checkpointed blocks each bring a part.
+    pub fn add_gradients(&self, grads: &GradStore, sums: &mut [Option<Tensor>]) -> Result<()> {
+        for (p, sum) in self.params.iter().zip(sums.iter_mut()) {
+            if let Some(g) = grads.get(p.var.as_tensor()) {
+                *sum = Some(match sum.take() {
+                    None => g.clone(),
+                    Some(s) => (s + g)?,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Summed gradients for `step`, zeros where none reached a parameter.
+    pub fn finish_gradients(&self, sums: Vec<Option<Tensor>>) -> Result<Vec<Tensor>> {
+        self.params
+            .iter()
+            .zip(sums)
+            .map(|(p, s)| match s {
+                Some(g) => Ok(g),
+                None => Ok(p.var.as_tensor().zeros_like()?),
+            })
+            .collect()
+    }
+
     /// The gradients of every parameter (zeros where none reached it).
     pub fn gradients(&self, grads: &GradStore) -> Result<Vec<Tensor>> {
         self.params

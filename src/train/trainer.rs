@@ -6,7 +6,7 @@ use super::config::{FinetuningType, TrainConfig};
 use super::dataset::{prepare, PreparedData};
 use super::eval::evaluate;
 use super::events::{StopReason, TrainEvent};
-use super::loss::summed_loss;
+use super::loss::backward_summed_loss;
 use super::optim::{clip, grad_norm, AdamW, AdamWConfig};
 use super::run_dir::{read_state, RunDir, TrainerState};
 use super::schedule::Schedule;
@@ -15,7 +15,7 @@ use crate::data::{Batch, Batcher};
 use crate::memory;
 use crate::tokenizer::ENDOFTEXT;
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Tensor};
+use candle_core::DType;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -149,24 +149,21 @@ pub fn train(
         let tokens: usize = batches.iter().map(|b| b.num_tokens).sum();
         // Each micro-batch is weighted by its share of the step's targets, so
         // accumulation gives the same gradient as one big batch.
-        let mut grads: Option<Vec<Tensor>> = None;
+        if targets == 0 {
+            bail!("step {} has no target tokens", state.step)
+        }
+        let mut sums = vec![None; opt.params.len()];
         let mut loss_sum = 0.0;
         for batch in batches.iter().filter(|b| b.num_targets > 0) {
-            let (loss, _) = summed_loss(model, batch)?;
-            loss_sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            let g = opt.gradients(&(loss / targets as f64)?.backward()?)?;
-            grads = Some(match grads {
-                None => g,
-                Some(acc) => acc
-                    .iter()
-                    .zip(&g)
-                    .map(|(a, b)| a + b)
-                    .collect::<candle_core::Result<_>>()?,
-            });
+            loss_sum += backward_summed_loss(
+                model,
+                batch,
+                1.0 / targets as f64,
+                cfg.gradient_checkpointing,
+                &mut |g| opt.add_gradients(g, &mut sums),
+            )?;
         }
-        let Some(grads) = grads else {
-            bail!("step {} has no target tokens", state.step)
-        };
+        let grads = opt.finish_gradients(sums)?;
         let loss = loss_sum / targets.max(1) as f64;
         let norm = grad_norm(&grads)?;
         if !loss.is_finite() || !norm.is_finite() {
