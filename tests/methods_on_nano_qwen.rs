@@ -48,7 +48,7 @@ fn chat(q: &str, a: &str) -> serde_json::Value {
 }
 
 #[test]
-fn lora_dora_pissa_qlora_and_qdora_all_learn_a_new_town() {
+fn lora_dora_pissa_olora_qlora_and_qdora_all_learn_a_new_town() {
     let dir = tempfile::tempdir().unwrap();
     write_jsonl(
         &dir.path().join("train.jsonl"),
@@ -67,6 +67,7 @@ fn lora_dora_pissa_qlora_and_qdora_all_learn_a_new_town() {
         ("lora", ""),
         ("dora", "use_dora = true"),
         ("pissa", "pissa_init = true\npissa_iter = 4"),
+        ("olora", "olora_init = true"),
         ("qlora", "quantization_bit = 4"),
         ("qdora", "quantization_bit = 4\nuse_dora = true"),
     ];

@@ -345,8 +345,12 @@ fn a_mismatched_adapter_file_is_named() {
 }
 
 #[test]
-fn pissa_saves_as_plain_lora_that_applies_to_the_original_base() {
-    for init in [lora::LoraInit::Pissa, lora::LoraInit::PissaNiter(4)] {
+fn pissa_and_olora_save_as_plain_lora_that_applies_to_the_original_base() {
+    for init in [
+        lora::LoraInit::Pissa,
+        lora::LoraInit::PissaNiter(4),
+        lora::LoraInit::Olora,
+    ] {
         let original = base(DType::F32);
         let mut m = original.clone();
         let cfg = LoraConfig {
@@ -354,7 +358,7 @@ fn pissa_saves_as_plain_lora_that_applies_to_the_original_base() {
             ..lora_cfg(false)
         };
         peft::attach(&mut m, &cfg).unwrap();
-        // At init the residual base plus the principal adapter is the original model.
+        // At init the residual base plus the adapter is the original model.
         let want = original.forward(&ids(), None).unwrap();
         assert!(
             max_abs_diff(&m.forward(&ids(), None).unwrap(), &want) < 1e-3,

@@ -3,7 +3,7 @@
 
 use super::emit;
 use crate::data::{Batch, Batcher, Encoded};
-use crate::model::random::random_weights;
+use crate::model::random::LazyRandomWeights;
 use crate::model::{Qwen, QwenConfig};
 use crate::peft::lora::LoraInit;
 use crate::peft::{LoraConfig, Target};
@@ -98,7 +98,9 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
         bail!("--steps, --batch must be ≥ 1 and --seq ≥ 2");
     }
     let cfg = shape.config();
-    let mut model = Qwen::load(&cfg, &random_weights(&cfg, 0, 0.02)?, DType::F32)?;
+    let quantized = matches!(opts.method, Method::Qlora | Method::Qdora);
+    let weights = LazyRandomWeights { seed: 0, std: 0.02 };
+    let mut model = Qwen::load_with(&cfg, &weights, DType::F32, quantized.then_some(true))?;
     let vars = match opts.method {
         Method::Full => model.make_trainable()?,
         method => {
@@ -114,9 +116,6 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
                 },
                 ..Default::default()
             };
-            if matches!(method, Method::Qlora | Method::Qdora) {
-                crate::quant::quantize_projections(&mut model, true)?;
-            }
             crate::peft::attach(&mut model, &cfg)?;
             crate::peft::make_trainable(&mut model)?
         }

@@ -58,6 +58,9 @@ pub struct CodeCheck {
     /// Input tensors by name and shape, filled with standard normal values.
     #[serde(default)]
     pub inputs: BTreeMap<String, Vec<usize>>,
+    /// Input tensors of whole numbers (u32), uniform in `low..=high`.
+    #[serde(default)]
+    pub ints: BTreeMap<String, IntInput>,
     #[serde(default)]
     pub scalars: BTreeMap<String, f64>,
     #[serde(default = "default_tol")]
@@ -68,6 +71,14 @@ pub struct CodeCheck {
     pub time_limit_s: f64,
     #[serde(default = "default_output_kib")]
     pub output_limit_kib: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntInput {
+    pub shape: Vec<usize>,
+    pub low: u32,
+    pub high: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -102,6 +113,10 @@ pub struct TrainCheck {
     pub metric: Metric,
     /// Allowed relative shortfall against the reference run.
     pub margin: f64,
+    /// Config keys the exercise is about, with the values they must have
+    /// (a plain LoRA must not pass a QLoRA exercise).
+    #[serde(default)]
+    pub require: BTreeMap<String, toml::Value>,
     #[serde(default = "default_train_time")]
     pub time_limit_s: f64,
 }
@@ -318,11 +333,21 @@ fn parse_exercise(ex: ExerciseToml, lesson: u32) -> Result<Exercise> {
             );
             let c: CodeCheck = check_table()?.try_into().context("in [exercise.check]")?;
             ensure!(c.rtol >= 0.0 && c.atol >= 0.0, "`rtol` and `atol` must be ≥ 0");
+            if let Some((name, _)) = c.ints.iter().find(|(_, i)| i.low > i.high) {
+                bail!("`ints.{name}`: `low` must not exceed `high`");
+            }
             Check::Code(c)
         }
         Kind::Train => {
             let c: TrainCheck = check_table()?.try_into().context("in [exercise.check]")?;
             ensure!(c.margin >= 0.0, "`margin` must be ≥ 0");
+            if let Some(key) = c
+                .require
+                .keys()
+                .find(|k| !crate::train::config::KEYS.contains(&k.as_str()))
+            {
+                bail!("`require` names `{key}`, which is not a training config key");
+            }
             Check::Train(c)
         }
         Kind::Quiz => {

@@ -3,7 +3,7 @@
 
 use super::config::QwenConfig;
 use super::kv_cache::KvCache;
-use super::linear::{base_matmul, AdapterLinear};
+use super::linear::{base_matmul, AdapterLinear, BaseWeight};
 use super::ops::{softmax_last_dim, Kernels, Positions, RmsNorm, Rotary};
 use super::weights::WeightSource;
 use crate::peft::dropout::{Dropout, DropoutState};
@@ -66,6 +66,9 @@ pub enum AttentionMask {
 struct Loader<'a> {
     src: &'a dyn WeightSource,
     dtype: DType,
+    /// Store the seven projections in NF4 as they load (with double
+    /// quantization when true), so the dense model never exists whole.
+    nf4: Option<bool>,
 }
 
 impl Loader<'_> {
@@ -81,6 +84,15 @@ impl Loader<'_> {
             None
         };
         Ok(AdapterLinear::new(w, b))
+    }
+
+    /// One of a block's seven projections, where adapters attach.
+    fn projection(&self, prefix: &str, in_f: usize, out_f: usize, bias: bool) -> Result<AdapterLinear> {
+        let mut lin = self.linear(prefix, in_f, out_f, bias)?;
+        if let Some(double_quant) = self.nf4 {
+            lin.quantize_nf4(double_quant)?;
+        }
+        Ok(lin)
     }
 
     fn norm(&self, prefix: &str, dim: usize, eps: f64) -> Result<RmsNorm> {
@@ -101,10 +113,10 @@ impl Attention {
             })
         };
         Ok(Self {
-            q_proj: ld.linear(&format!("{p}.q_proj"), h, q, qkv_bias)?,
-            k_proj: ld.linear(&format!("{p}.k_proj"), h, kv, qkv_bias)?,
-            v_proj: ld.linear(&format!("{p}.v_proj"), h, kv, qkv_bias)?,
-            o_proj: ld.linear(&format!("{p}.o_proj"), q, h, cfg.o_bias())?,
+            q_proj: ld.projection(&format!("{p}.q_proj"), h, q, qkv_bias)?,
+            k_proj: ld.projection(&format!("{p}.k_proj"), h, kv, qkv_bias)?,
+            v_proj: ld.projection(&format!("{p}.v_proj"), h, kv, qkv_bias)?,
+            o_proj: ld.projection(&format!("{p}.o_proj"), q, h, cfg.o_bias())?,
             q_norm: qk_norm("q_norm")?,
             k_norm: qk_norm("k_norm")?,
             num_heads: cfg.num_attention_heads,
@@ -186,9 +198,9 @@ impl Mlp {
     fn load(ld: &Loader, cfg: &QwenConfig, p: &str) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         Ok(Self {
-            gate_proj: ld.linear(&format!("{p}.gate_proj"), h, i, false)?,
-            up_proj: ld.linear(&format!("{p}.up_proj"), h, i, false)?,
-            down_proj: ld.linear(&format!("{p}.down_proj"), i, h, false)?,
+            gate_proj: ld.projection(&format!("{p}.gate_proj"), h, i, false)?,
+            up_proj: ld.projection(&format!("{p}.up_proj"), h, i, false)?,
+            down_proj: ld.projection(&format!("{p}.down_proj"), i, h, false)?,
         })
     }
 
@@ -262,8 +274,20 @@ impl Qwen {
     /// Builds the decoder from `src`, converting every tensor to `dtype`
     /// (F32 for real work, F64 for gradient checks).
     pub fn load(cfg: &QwenConfig, src: &dyn WeightSource, dtype: DType) -> Result<Self> {
+        Self::load_with(cfg, src, dtype, None)
+    }
+
+    /// As `load`, with the seven projections of every block stored in NF4
+    /// one by one as they are read (QLoRA): the peak never holds the dense
+    /// model. `Some(true)` also quantizes the block scales.
+    pub fn load_with(
+        cfg: &QwenConfig,
+        src: &dyn WeightSource,
+        dtype: DType,
+        nf4: Option<bool>,
+    ) -> Result<Self> {
         cfg.validate()?;
-        let ld = Loader { src, dtype };
+        let ld = Loader { src, dtype, nf4 };
         let (v, h) = (cfg.vocab_size, cfg.hidden_size);
         let embed_tokens = ld.get("model.embed_tokens.weight", &[v, h])?;
         let layers = (0..cfg.num_hidden_layers)
@@ -436,9 +460,27 @@ impl Qwen {
     /// `index` holds row·t + col for each wanted token → (n, vocab). Saves
     /// the vocab-wide matmul where no loss or sample is needed.
     pub fn logits_at(&self, hidden: &Tensor, index: &Tensor) -> Result<Tensor> {
+        self.lm_head(&Self::rows_at(hidden, index)?)
+    }
+
+    /// The rows of hidden (b, t, h) at flat positions `index` → (n, h).
+    pub fn rows_at(hidden: &Tensor, index: &Tensor) -> Result<Tensor> {
         let (b, t, h) = hidden.dims3()?;
-        let rows = hidden.reshape((b * t, h))?.index_select(index, 0)?;
-        self.lm_head(&rows)
+        Ok(hidden.reshape((b * t, h))?.index_select(index, 0)?)
+    }
+
+    /// The output projection's weight when it is a plain frozen matrix (no
+    /// adapter, not quantized, not trained), which lets the loss fuse it.
+    pub fn frozen_output_weight(&self) -> Option<&Tensor> {
+        let w = match &self.lm_head {
+            None => &self.embed_tokens,
+            Some(head) if head.adapter().is_none() && head.bias().is_none() => match head.base() {
+                BaseWeight::Dense(w) => w,
+                BaseWeight::Nf4 { .. } => return None,
+            },
+            Some(_) => return None,
+        };
+        (!w.is_variable()).then_some(w)
     }
 
     /// Logits of the last position of every row → (b, vocab).

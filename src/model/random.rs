@@ -38,6 +38,34 @@ fn draw(cfg: &QwenConfig, seed: u64, std: f32, norm_jitter: f32) -> Result<HashM
     Ok(out)
 }
 
+/// Random weights drawn only when the loader asks for each tensor, from a
+/// seed per name: benchmarks of big shapes never hold a second full copy.
+pub struct LazyRandomWeights {
+    pub seed: u64,
+    pub std: f32,
+}
+
+impl super::weights::WeightSource for LazyRandomWeights {
+    fn tensor(&self, name: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        // FNV-1a of the name: a stable per-tensor seed.
+        let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+        let mut rng = StdRng::seed_from_u64(self.seed ^ h);
+        let n = shape.iter().product();
+        let (mean, sd) = if name.ends_with("norm.weight") {
+            (1.0, 0.1)
+        } else {
+            (0.0, self.std)
+        };
+        Ok(Tensor::from_vec(normal_vec(&mut rng, n, mean, sd), shape, &Device::Cpu)?.to_dtype(dtype)?)
+    }
+
+    fn contains(&self, _name: &str) -> bool {
+        true
+    }
+}
+
 /// `n` draws from N(mean, sd²) by Box–Muller.
 pub fn normal_vec(rng: &mut impl Rng, n: usize, mean: f32, sd: f32) -> Vec<f32> {
     let mut out = Vec::with_capacity(n + 1);

@@ -38,6 +38,7 @@ pub fn config_json(cfg: &LoraConfig, base_model: &str) -> Value {
             LoraInit::Gaussian => json!("gaussian"),
             LoraInit::Pissa => json!("pissa"),
             LoraInit::PissaNiter(n) => json!(format!("pissa_niter_{n}")),
+            LoraInit::Olora => json!("olora"),
         },
         "modules_to_save": null,
         "lora_bias": false,
@@ -55,7 +56,7 @@ pub fn save(model: &Qwen, cfg: &LoraConfig, base_model: &str, dir: &Path) -> Res
         bail!("the model has no adapters to save");
     }
     let mut cfg = cfg.clone();
-    if matches!(cfg.init, LoraInit::Pissa | LoraInit::PissaNiter(_)) {
+    if cfg.init.mutates_base() {
         let mut converted = std::collections::HashMap::new();
         model.clone().visit_linears_mut(&mut |module, lin| {
             let Some(l) = lin.adapter().map(|a| a.lora()) else {

@@ -33,6 +33,16 @@ pub enum LoraInit {
     Pissa,
     /// PiSSA from a randomized SVD with N subspace iterations (`"pissa_niter_N"`).
     PissaNiter(usize),
+    /// OLoRA: the leading columns of W's QR decomposition (`"olora"`).
+    Olora,
+}
+
+impl LoraInit {
+    /// Whether the init takes its factors out of the base weight, leaving a
+    /// residual base (PiSSA, OLoRA).
+    pub fn mutates_base(self) -> bool {
+        matches!(self, LoraInit::Pissa | LoraInit::PissaNiter(_) | LoraInit::Olora)
+    }
 }
 
 pub fn scaling(alpha: f64, rank: usize, rslora: bool) -> f64 {
@@ -62,7 +72,7 @@ impl Lora {
             }
             LoraInit::Gaussian => normal_vec(&mut rng, rank * in_f, 0.0, 1.0 / rank as f32),
             // Replaced by the SVD in `attach`.
-            LoraInit::Pissa | LoraInit::PissaNiter(_) => vec![0.0; rank * in_f],
+            LoraInit::Pissa | LoraInit::PissaNiter(_) | LoraInit::Olora => vec![0.0; rank * in_f],
         };
         Ok(Self {
             a: Tensor::from_vec(a, (rank, in_f), &Device::Cpu)?,

@@ -6,6 +6,7 @@ pub mod dora;
 pub mod dropout;
 pub mod files;
 pub mod lora;
+pub mod olora;
 pub mod pissa;
 
 use crate::model::linear::BaseWeight;
@@ -178,8 +179,8 @@ pub fn attach(model: &mut Qwen, cfg: &LoraConfig) -> Result<usize> {
     if cfg.rank == 0 {
         bail!("lora_rank must be at least 1");
     }
-    if cfg.use_dora && matches!(cfg.init, LoraInit::Pissa | LoraInit::PissaNiter(_)) {
-        bail!("PiSSA initialisation with DoRA is not supported; choose one");
+    if cfg.use_dora && cfg.init.mutates_base() {
+        bail!("PiSSA or OLoRA initialisation with DoRA is not supported; choose one");
     }
     if !(0.0..1.0).contains(&cfg.dropout) {
         bail!("lora_dropout must be in [0, 1)");
@@ -201,18 +202,17 @@ pub fn attach(model: &mut Qwen, cfg: &LoraConfig) -> Result<usize> {
         )?;
         let dtype = lin.base().dtype();
         (l.a, l.b) = (l.a.to_dtype(dtype)?, l.b.to_dtype(dtype)?);
-        let niter = match cfg.init {
-            LoraInit::Pissa => Some(None),
-            LoraInit::PissaNiter(n) => Some(Some(n)),
-            _ => None,
-        };
-        if let Some(niter) = niter {
-            let (a, b, residual) =
-                pissa::decompose(&lin.weight()?.detach(), cfg.rank, cfg.scaling(), niter, seed)?;
+        if cfg.init.mutates_base() {
+            let w = lin.weight()?.detach();
+            let (a, b, residual) = match cfg.init {
+                LoraInit::Olora => olora::decompose(&w, cfg.rank, cfg.scaling())?,
+                LoraInit::PissaNiter(n) => pissa::decompose(&w, cfg.rank, cfg.scaling(), Some(n), seed)?,
+                _ => pissa::decompose(&w, cfg.rank, cfg.scaling(), None, seed)?,
+            };
             l.initial = Some((a.clone(), b.clone()));
             (l.a, l.b) = (a, b);
             *lin.weight_mut()
-                .context("PiSSA needs a full-precision base; quantize after attaching")? = residual;
+                .context("PiSSA and OLoRA need a full-precision base; quantize after attaching")? = residual;
         }
         if cfg.dropout > 0.0 {
             l.dropout = Some(Dropout::new(cfg.dropout, seed ^ 0xD40F));

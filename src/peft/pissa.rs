@@ -17,7 +17,7 @@ struct Triplets {
     v: Mat<f64>,
 }
 
-fn to_mat(w: &Tensor) -> Result<Mat<f64>> {
+pub(super) fn to_mat(w: &Tensor) -> Result<Mat<f64>> {
     let rows: Vec<Vec<f32>> = w.to_dtype(candle_core::DType::F32)?.to_vec2()?;
     Ok(Mat::from_fn(rows.len(), rows[0].len(), |i, j| rows[i][j] as f64))
 }

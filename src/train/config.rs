@@ -67,6 +67,9 @@ pub struct TrainConfig {
     /// Start the adapter on W's principal singular directions.
     #[serde(default)]
     pub pissa_init: bool,
+    /// Start the adapter on W's QR basis (OLoRA).
+    #[serde(default)]
+    pub olora_init: bool,
     /// Subspace iterations of the randomized SVD; -1 for an exact SVD.
     #[serde(default = "d_pissa_iter")]
     pub pissa_iter: i64,
@@ -197,6 +200,7 @@ pub const KEYS: &[&str] = &[
     "use_dora",
     "pissa_init",
     "pissa_iter",
+    "olora_init",
     "quantization_bit",
     "double_quantization",
     "cutoff_len",
@@ -309,10 +313,14 @@ impl TrainConfig {
             target: crate::peft::Target::parse(&self.lora_target).context("`lora_target`")?,
             use_rslora: self.use_rslora,
             use_dora: self.use_dora,
-            init: match (self.pissa_init, self.pissa_iter) {
-                (false, _) => LoraInit::KaimingUniform,
-                (true, n) if n < 0 => LoraInit::Pissa,
-                (true, n) => LoraInit::PissaNiter(n as usize),
+            init: match (self.pissa_init, self.olora_init, self.pissa_iter) {
+                (true, true, _) => {
+                    bail!("`pissa_init` and `olora_init` are two different starts; choose one")
+                }
+                (false, true, _) => LoraInit::Olora,
+                (false, false, _) => LoraInit::KaimingUniform,
+                (true, false, n) if n < 0 => LoraInit::Pissa,
+                (true, false, n) => LoraInit::PissaNiter(n as usize),
             },
             seed: self.seed,
         })

@@ -3,6 +3,7 @@
 //! also spares their share of the vocab-wide lm_head.
 
 use super::cross_entropy::cross_entropy_rows;
+use super::linear_cross_entropy::linear_cross_entropy_rows;
 use crate::data::Batch;
 use crate::model::{AttentionMask, Positions, Qwen};
 use anyhow::Result;
@@ -34,21 +35,24 @@ pub fn backward_summed_loss(
     checkpointing: bool,
     sink: &mut dyn FnMut(&GradStore) -> Result<()>,
 ) -> Result<f64> {
-    let scaled = if checkpointing {
-        let head = |hidden: &Tensor| -> Result<Tensor> {
-            let logits = model.logits_at(hidden, &batch.index)?;
-            Ok((cross_entropy_sum(&logits, &batch.targets)? * scale)?)
+    // A frozen output projection is fused with the loss: no logits tensor.
+    let head = |hidden: &Tensor| -> Result<Tensor> {
+        let loss = match model.frozen_output_weight() {
+            Some(w) => {
+                let rows = Qwen::rows_at(hidden, &batch.index)?;
+                linear_cross_entropy_rows(&rows, w, &batch.targets)?.sum_all()?
+            }
+            None => cross_entropy_sum(&model.logits_at(hidden, &batch.index)?, &batch.targets)?,
         };
-        model.checkpointed_backward(
-            &model.embed(&batch.ids)?,
-            &Positions::Explicit(batch.positions.clone()),
-            &batch.mask,
-            &head,
-            sink,
-        )?
+        Ok((loss * scale)?)
+    };
+    let embeds = model.embed(&batch.ids)?;
+    let positions = Positions::Explicit(batch.positions.clone());
+    let scaled = if checkpointing {
+        model.checkpointed_backward(&embeds, &positions, &batch.mask, &head, sink)?
     } else {
-        let (loss, _) = summed_loss(model, batch)?;
-        let scaled = (loss * scale)?;
+        let mask = AttentionMask::Additive(batch.mask.clone());
+        let scaled = head(&model.hidden_states(&embeds, &positions, &mask, None)?)?;
         sink(&scaled.backward()?)?;
         scaled
     };

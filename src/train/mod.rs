@@ -5,6 +5,7 @@ pub mod cross_entropy;
 pub mod dataset;
 pub mod eval;
 pub mod events;
+pub mod linear_cross_entropy;
 pub mod loss;
 pub mod optim;
 pub mod run_dir;

@@ -8,13 +8,14 @@ use crate::course::sandbox::{self, Built};
 use crate::model::random::normal_vec;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// Standard normal tensors of the listed shapes and the scalars, seeded.
+/// Standard normal tensors of the listed shapes, whole-number ones, and the
+/// scalars, seeded.
 pub fn make_inputs(c: &CodeCheck, seed: u64) -> Result<HashMap<String, Tensor>> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut out = HashMap::new();
@@ -23,6 +24,14 @@ pub fn make_inputs(c: &CodeCheck, seed: u64) -> Result<HashMap<String, Tensor>> 
         out.insert(
             name.clone(),
             Tensor::from_vec(normal_vec(&mut rng, n, 0.0, 1.0), shape.as_slice(), &Device::Cpu)?,
+        );
+    }
+    for (name, spec) in &c.ints {
+        let n = spec.shape.iter().product();
+        let values: Vec<u32> = (0..n).map(|_| rng.random_range(spec.low..=spec.high)).collect();
+        out.insert(
+            name.clone(),
+            Tensor::from_vec(values, spec.shape.as_slice(), &Device::Cpu)?,
         );
     }
     for (name, v) in &c.scalars {

@@ -181,6 +181,20 @@ fn reference_metric(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &TrainCheck) -
     Ok(v)
 }
 
+/// The first required key the learner's config lacks or sets otherwise.
+fn missing_requirement(text: &str, c: &TrainCheck) -> Option<String> {
+    let table: toml::Table = text.parse().ok()?; // a broken config fails in training, with its error
+    c.require.iter().find_map(|(key, want)| match table.get(key) {
+        Some(got) if got == want => None,
+        Some(got) => Some(format!(
+            "this exercise needs `{key} = {want}` in your config; it has `{key} = {got}`"
+        )),
+        None => Some(format!(
+            "this exercise needs `{key} = {want}` in your config; it has no `{key}`"
+        )),
+    })
+}
+
 pub fn check(
     ctx: &Ctx,
     lesson: &Lesson,
@@ -190,6 +204,9 @@ pub fn check(
 ) -> Result<Outcome> {
     let text = std::fs::read_to_string(learner_file)
         .with_context(|| format!("cannot read {}", learner_file.display()))?;
+    if let Some(why) = missing_requirement(&text, c) {
+        return Ok(Outcome::fail(why));
+    }
     let reference = reference_metric(ctx, lesson, ex, c)?;
     let dir = ctx
         .engine
