@@ -3,6 +3,7 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::train::eval::evaluate_file;
+use crate::train::task_metrics::evaluate_answers;
 use crate::train::{StopReason, TrainConfig, TrainEvent, TrainOutcome};
 use anyhow::{bail, Result};
 use candle_core::DType;
@@ -30,6 +31,13 @@ pub struct EvalArgs {
     /// Print the metrics as JSON.
     #[arg(long)]
     json: bool,
+    /// Also generate a greedy answer to every chat record and score it:
+    /// exact match, JSON match and chrF against the reference answer.
+    #[arg(long)]
+    generate: bool,
+    /// Longest answer generated with --generate, in tokens.
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
 }
 
 /// A flag set by Ctrl-C; a second Ctrl-C exits at once.
@@ -132,15 +140,32 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         ckpt.attach_adapter(adapter)?;
     }
     let m = evaluate_file(&ckpt, &args.data, args.cutoff_len, args.batch_size)?;
+    let task = match args.generate {
+        true => Some(evaluate_answers(&mut ckpt, &args.data, args.max_new_tokens)?),
+        false => None,
+    };
     if args.json {
-        println!("{}", serde_json::to_string(&m)?);
-    } else {
+        let mut v = serde_json::to_value(m)?;
+        if let (Some(t), Some(obj)) = (task, v.as_object_mut()) {
+            obj.extend(serde_json::to_value(t)?.as_object().cloned().unwrap_or_default());
+        }
+        println!("{v}");
+        return Ok(());
+    }
+    println!(
+        "{} target tokens: mean loss {:.4}, perplexity {:.3}, token accuracy {:.2}%",
+        m.tokens,
+        m.loss,
+        m.perplexity,
+        m.token_accuracy * 100.0
+    );
+    if let Some(t) = task {
         println!(
-            "{} target tokens: mean loss {:.4}, perplexity {:.3}, token accuracy {:.2}%",
-            m.tokens,
-            m.loss,
-            m.perplexity,
-            m.token_accuracy * 100.0
+            "{} greedy answers: exact match {:.1}%, JSON match {:.1}%, chrF {:.3}",
+            t.answers,
+            t.exact_match * 100.0,
+            t.json_match * 100.0,
+            t.chrf
         );
     }
     Ok(())

@@ -87,11 +87,22 @@ pub enum Metric {
     EvalLoss,
     Perplexity,
     Accuracy,
+    /// Greedy answers equal to the reference.
+    ExactMatch,
+    /// Greedy answers that parse as the reference's JSON.
+    JsonMatch,
+    /// Mean chrF of the greedy answers.
+    Chrf,
 }
 
 impl Metric {
     pub fn lower_is_better(self) -> bool {
-        !matches!(self, Metric::Accuracy)
+        matches!(self, Metric::EvalLoss | Metric::Perplexity)
+    }
+
+    /// Whether the metric scores generated answers (`eval --generate`).
+    pub fn needs_generation(self) -> bool {
+        matches!(self, Metric::ExactMatch | Metric::JsonMatch | Metric::Chrf)
     }
 
     /// The key in `tunelings eval --json` output.
@@ -100,6 +111,9 @@ impl Metric {
             Metric::EvalLoss => "loss",
             Metric::Perplexity => "perplexity",
             Metric::Accuracy => "token_accuracy",
+            Metric::ExactMatch => "exact_match",
+            Metric::JsonMatch => "json_match",
+            Metric::Chrf => "chrf",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod loss;
 pub mod optim;
 pub mod run_dir;
 pub mod schedule;
+pub mod task_metrics;
 pub mod trainer;
 
 pub use config::TrainConfig;

@@ -37,7 +37,26 @@ fn resolve_config(text: &str, lesson_dir: &Path, out: &Path, model: Option<&str>
     Ok(resolved)
 }
 
-/// Trains `config` in a child process and returns the held-out metric, or
+/// What a run reached: the held-out metric, and its mean training speed in
+/// target tokens per second (from the run's `trainer_log.jsonl`).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct RunResult {
+    metric: f64,
+    tokens_per_s: Option<f64>,
+}
+
+fn mean_tokens_per_s(run: &Path) -> Option<f64> {
+    let log = std::fs::read_to_string(run.join("trainer_log.jsonl")).ok()?;
+    let speeds: Vec<f64> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "step")
+        .filter_map(|v| v["tokens_per_s"].as_f64())
+        .collect();
+    (!speeds.is_empty()).then(|| speeds.iter().sum::<f64>() / speeds.len() as f64)
+}
+
+/// Trains `config` in a child process and returns what it reached, or
 /// Err(message) when the run itself failed.
 fn train_and_eval(
     ctx: &Ctx,
@@ -45,7 +64,7 @@ fn train_and_eval(
     lesson: &Lesson,
     config_text: &str,
     dir: &Path,
-) -> Result<std::result::Result<f64, String>> {
+) -> Result<std::result::Result<RunResult, String>> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let out = dir.join("run");
@@ -78,16 +97,22 @@ fn train_and_eval(
         .arg(&out)
         .arg("--data")
         .arg(lesson.dir.join(&c.heldout));
+    if c.metric.needs_generation() {
+        eval.arg("--generate");
+    }
     let run = process::run(eval, limits)?;
     if !run.success() {
         bail!("evaluating {} failed:\n{}", out.display(), run.stderr_tail(15));
     }
     let metrics: serde_json::Value =
         serde_json::from_str(run.stdout.trim()).context("eval printed no JSON")?;
-    let v = metrics[c.metric.eval_key()]
+    let metric = metrics[c.metric.eval_key()]
         .as_f64()
         .with_context(|| format!("eval output has no `{}`", c.metric.eval_key()))?;
-    Ok(Ok(v))
+    Ok(Ok(RunResult {
+        metric,
+        tokens_per_s: mean_tokens_per_s(&out),
+    }))
 }
 
 fn hash_file(h: &mut impl Hasher, path: &Path, contents: bool) {
@@ -143,21 +168,20 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The reference run's metric, from the cache or computed (under a lock, so
+/// The reference run's result, from the cache or computed (under a lock, so
 /// concurrent graders train it once).
-fn reference_metric(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &TrainCheck) -> Result<f64> {
+fn reference_run(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &TrainCheck) -> Result<RunResult> {
     let key = reference_key(ctx, lesson, ex, c)?;
     let cache = ctx.engine.work_dir().join("reference");
     std::fs::create_dir_all(&cache)?;
     let path = cache.join(format!("{}-{key:016x}.json", ex.name));
     let lock = std::fs::File::create(cache.join(format!("{}.lock", ex.name)))?;
     lock.lock()?;
-    if let Some(v) = std::fs::read_to_string(&path)
+    if let Some(r) = std::fs::read_to_string(&path)
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["metric"].as_f64())
+        .and_then(|t| serde_json::from_str::<RunResult>(&t).ok())
     {
-        return Ok(v);
+        return Ok(r);
     }
     let solution = ctx.course.solution_file(ex);
     let text =
@@ -168,17 +192,14 @@ fn reference_metric(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &TrainCheck) -
         .join("runs")
         .join("reference")
         .join(&ex.name);
-    let v = match train_and_eval(ctx, c, lesson, &text, &dir)? {
-        Ok(v) => v,
+    let r = match train_and_eval(ctx, c, lesson, &text, &dir)? {
+        Ok(r) => r,
         Err(why) => bail!("the reference run failed: {why}"),
     };
     let tmp = path.with_extension("tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::json!({ "metric": v, "model": ctx.model }).to_string(),
-    )?;
+    std::fs::write(&tmp, serde_json::to_string(&r)?)?;
     std::fs::rename(&tmp, &path)?;
-    Ok(v)
+    Ok(r)
 }
 
 /// The first required key the learner's config lacks or sets otherwise.
@@ -207,17 +228,25 @@ pub fn check(
     if let Some(why) = missing_requirement(&text, c) {
         return Ok(Outcome::fail(why));
     }
-    let reference = reference_metric(ctx, lesson, ex, c)?;
+    let reference_run = reference_run(ctx, lesson, ex, c)?;
+    let reference = reference_run.metric;
     let dir = ctx
         .engine
         .work_dir()
         .join("runs")
         .join(crate::course::sandbox::slot_name(&ctx.slot))
         .join(&ex.name);
-    let got = match train_and_eval(ctx, c, lesson, &text, &dir)? {
-        Ok(v) => v,
-        Err(why) => return Ok(Outcome::fail(why)),
+    // Training is seeded: the reference's own config would repeat its run.
+    let same_as_reference = std::fs::read_to_string(ctx.course.solution_file(ex)).is_ok_and(|s| s == text);
+    let run = if same_as_reference {
+        reference_run
+    } else {
+        match train_and_eval(ctx, c, lesson, &text, &dir)? {
+            Ok(r) => r,
+            Err(why) => return Ok(Outcome::fail(why)),
+        }
     };
+    let got = run.metric;
     let name = c.metric.eval_key().replace('_', " ");
     let (ok, bound) = if c.metric.lower_is_better() {
         let bound = reference * (1.0 + c.margin);
@@ -226,8 +255,13 @@ pub fn check(
         let bound = reference * (1.0 - c.margin);
         (got >= bound, format!("≥ {bound:.4}"))
     };
-    let msg =
+    let mut msg =
         format!("held-out {name} {got:.4}; the reference reaches {reference:.4}, passing needs {bound}");
+    if let (Some(yours), Some(theirs)) = (run.tokens_per_s, reference_run.tokens_per_s) {
+        msg += &format!(
+            ". Training speed: {yours:.0} tokens/s, padding not counted (the reference: {theirs:.0}, timed when it was cached)"
+        );
+    }
     Ok(if ok && got.is_finite() {
         Outcome::pass(msg)
     } else {
