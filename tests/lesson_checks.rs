@@ -1,0 +1,141 @@
+//! Each shipped lesson's checks catch a plausible wrong solution, and say
+//! what is wrong: the reference solution with one typical mistake put in.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn solution(rel: &str) -> String {
+    std::fs::read_to_string(root().join("solutions").join(rel)).unwrap()
+}
+
+/// The solution file `rel` with `from` replaced by `to` (which must occur).
+fn mistaken(rel: &str, from: &str, to: &str) -> String {
+    let text = solution(rel);
+    assert!(text.contains(from), "{rel} no longer contains {from:?}");
+    text.replace(from, to)
+}
+
+/// Checks `name` against a learner folder holding only `file` = `text`;
+/// returns the verdict's status and message.
+fn check(name: &str, rel: &str, text: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path: PathBuf = dir.path().join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tunelings"))
+        .args([
+            "check",
+            name,
+            "--format",
+            "json",
+            "--no-progress",
+            "--slot",
+            "wrong",
+        ])
+        .arg("--course")
+        .arg(root())
+        .arg("--exercises")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let ex = &v["exercises"][0];
+    (
+        ex["status"].as_str().unwrap().to_string(),
+        ex["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+fn assert_fails_with(name: &str, rel: &str, text: &str, needles: &[&str]) {
+    let (status, message) = check(name, rel, text);
+    assert_eq!(status, "fail", "{name}: {message}");
+    for n in needles {
+        assert!(message.contains(n), "{name}: {n:?} missing from {message}");
+    }
+}
+
+#[test]
+fn lesson_00_best_step_on_the_training_loss_is_caught() {
+    let rel = "src/bin/00_best_step.rs";
+    let wrong = mistaken(rel, "eval_loss.argmin_keepdim(0)", "train_loss.argmin_keepdim(0)");
+    assert_fails_with(
+        "00_best_step",
+        rel,
+        &wrong,
+        &["output `best` differs", "expected"],
+    );
+}
+
+#[test]
+fn lesson_01_masks_one_token_too_many_and_forgets_packing() {
+    let rel = "src/bin/01_response_mask.rs";
+    let wrong = mistaken(rel, ".ge(prompt_len)?", ".gt(prompt_len)?");
+    assert_fails_with(
+        "01_response_mask",
+        rel,
+        &wrong,
+        &["output `labels` differs", "expected"],
+    );
+    let rel = "train/01_packing.toml";
+    let wrong = mistaken(rel, "packing = true", "packing = false");
+    assert_fails_with(
+        "01_packing",
+        rel,
+        &wrong,
+        &["needs `packing = true`", "`packing = false`"],
+    );
+}
+
+#[test]
+fn lesson_02_scaling_by_alpha_instead_of_alpha_over_r_is_caught() {
+    let rel = "src/bin/02_lora_forward.rs";
+    let wrong = mistaken(rel, "(update * (alpha / rank as f64))", "(update * alpha)");
+    assert_fails_with(
+        "02_lora_forward",
+        rel,
+        &wrong,
+        &["output `y` differs", "the worst is at"],
+    );
+    let rel = "src/bin/02_merge.rs";
+    let wrong = mistaken(rel, "alpha / (rank as f64).sqrt()", "alpha / rank as f64");
+    assert_fails_with("02_merge", rel, &wrong, &["output `merged_rs` differs"]);
+}
+
+#[test]
+fn lesson_03_an_unsigned_block_maximum_is_caught() {
+    let rel = "src/bin/03_q4_0.rs";
+    let wrong = mistaken(
+        rel,
+        "max.ge(&min.neg()?)?.where_cond(&max, &min)?",
+        "blocks.abs()?.max_keepdim(2)?",
+    );
+    assert_fails_with("03_q4_0", rel, &wrong, &["output `dequant` differs"]);
+}
+
+#[test]
+fn lesson_04_plain_lora_does_not_pass_for_qlora() {
+    let rel = "train/04_qlora.toml";
+    let wrong = mistaken(rel, "quantization_bit = 4\n", "");
+    assert_fails_with(
+        "04_qlora",
+        rel,
+        &wrong,
+        &["needs `quantization_bit = 4`", "has no `quantization_bit`"],
+    );
+    let rel = "src/bin/04_absmax_int8.rs";
+    let wrong = mistaken(rel, "/ 127.0)?", "/ 255.0)?");
+    assert_fails_with("04_absmax_int8", rel, &wrong, &["differs"]);
+}
+
+#[test]
+fn lesson_05_precision_and_recall_swapped_is_caught() {
+    let rel = "src/bin/05_chrf.rs";
+    let wrong = mistaken(rel, "(b2 * p + r)", "(p + b2 * r)");
+    assert_fails_with("05_chrf", rel, &wrong, &["output `chrf` differs"]);
+}
