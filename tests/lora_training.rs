@@ -243,3 +243,27 @@ fn gradient_checkpointing_replays_dropout_exactly() {
         );
     }
 }
+
+#[test]
+fn additional_target_trains_the_lm_head_beside_the_adapters() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "additional_target = \"lm_head\"\ngradient_checkpointing = true\nmax_steps = 20\n";
+    let cfg = config(dir.path(), extra);
+    let before = base_loss(dir.path());
+    let out = tunelings::train::train(&cfg, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert!(
+        out.losses.last().unwrap() < &(before * 0.7),
+        "{before} → {:?}",
+        out.losses
+    );
+    let stored = candle_core::safetensors::load(
+        cfg.output_dir.join("adapter_model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    assert!(stored.contains_key("base_model.model.lm_head.weight"));
+    // The run folder loads as a model: base, untied head and adapters.
+    let trained = Checkpoint::load(Some(cfg.output_dir.to_str().unwrap()), candle_core::DType::F32).unwrap();
+    let m = tunelings::train::eval::evaluate_file(&trained, &dir.path().join("train.jsonl"), 128, 3).unwrap();
+    assert!(m.loss < before * 0.7, "{before} → {}", m.loss);
+}

@@ -452,3 +452,76 @@ fn nf4_base_computes_with_its_dequantized_weights_and_passes_dx() {
         );
     }
 }
+
+#[test]
+fn modules_to_save_train_whole_modules_and_round_trip_through_peft_files() {
+    let original = base(DType::F32);
+    let mut m = original.clone();
+    let cfg = LoraConfig {
+        modules_to_save: vec!["lm_head".into(), "model.norm".into()],
+        ..lora_cfg(false)
+    };
+    peft::attach(&mut m, &cfg).unwrap();
+    // The tied lm_head became its own copy: the output is unchanged so far.
+    assert!(!m.config().tie_word_embeddings);
+    let want = original.forward(&ids(), None).unwrap();
+    assert!(max_abs_diff(&m.forward(&ids(), None).unwrap(), &want) < 1e-6);
+    let vars = peft::make_trainable(&mut m).unwrap();
+    let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+    for key in [
+        "base_model.model.lm_head.weight",
+        "base_model.model.model.norm.weight",
+    ] {
+        assert!(names.contains(&key), "{key} missing from {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("input_layernorm")), "{names:?}");
+    // The gradient reaches the saved lm_head.
+    let loss = m.forward(&ids(), None).unwrap().sqr().unwrap().sum_all().unwrap();
+    let grads = loss.backward().unwrap();
+    let head = &vars
+        .iter()
+        .find(|(n, _)| n == "base_model.model.lm_head.weight")
+        .unwrap()
+        .1;
+    assert!(grads.get(head.as_tensor()).is_some());
+    // Train (here: perturb) the saved modules; the embedding table stays the base's.
+    peft::visit_adapter_tensors_mut(&mut m, &mut |_, t| {
+        *t = (&*t * 1.1)?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        max_abs_diff(&m.embed(&ids()).unwrap(), &original.embed(&ids()).unwrap()),
+        0.0
+    );
+    let trained = m.forward(&ids(), None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    files::save(&m, &cfg, "base", dir.path()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("adapter_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        config["modules_to_save"],
+        serde_json::json!(["lm_head", "model.norm"])
+    );
+    let stored = candle_core::safetensors::load(
+        dir.path().join("adapter_model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let head = &stored["base_model.model.lm_head.weight"];
+    assert_eq!(
+        head.dims(),
+        &[original.config().vocab_size, original.config().hidden_size]
+    );
+    let mut loaded = original.clone();
+    files::load(&mut loaded, dir.path()).unwrap();
+    assert!(max_abs_diff(&loaded.forward(&ids(), None).unwrap(), &trained) < 1e-5);
+    // A module the model does not have is an error that names it.
+    let bad = LoraConfig {
+        modules_to_save: vec!["classifier".into()],
+        ..lora_cfg(false)
+    };
+    let err = peft::attach(&mut original.clone(), &bad).unwrap_err().to_string();
+    assert!(err.contains("`classifier` matches no module"), "{err}");
+}

@@ -1,7 +1,9 @@
 //! Time from a saved edit to a verdict for a code exercise: the learner's
-//! inner loop (rebuild of one file, both runs, comparison).
+//! inner loop (rebuild of one file, both runs, comparison). With a lesson,
+//! the time each of its exercises takes to check a correct answer.
 
 use super::emit;
+use crate::course::catalog::Kind;
 use crate::course::{Options, Session};
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -23,7 +25,7 @@ pub fn run(course: &Options, name: &str, runs: usize) -> Result<()> {
     session.record_progress = false;
     session.slot = "bench".into();
     let (lesson, ex) = session.course.find(name)?;
-    if ex.kind() != crate::course::catalog::Kind::Code {
+    if ex.kind() != Kind::Code {
         bail!("`{name}` is not a code exercise");
     }
     let file = session.learner_file(ex);
@@ -52,4 +54,59 @@ pub fn run(course: &Options, name: &str, runs: usize) -> Result<()> {
         edit_to_verdict_s: times,
         status,
     })
+}
+
+#[derive(Serialize)]
+struct LessonRecord<'a> {
+    bench: &'static str,
+    lesson: u32,
+    exercise: &'a str,
+    kind: &'static str,
+    /// The first check: sandbox build or reference training included.
+    cold_s: f64,
+    /// A later check of a changed but correct answer: what a learner waits.
+    check_s: f64,
+    status: crate::course::check::Status,
+}
+
+/// Checks the reference solution of every exercise of lesson `number` in a
+/// scratch folder, once cold and once after an edit.
+pub fn run_lesson(course: &Options, number: u32) -> Result<()> {
+    let mut session = Session::open(course)?;
+    session.record_progress = false;
+    session.slot = "bench".into();
+    let scratch = session.engine.work_dir().join("bench-lesson");
+    let _ = std::fs::remove_dir_all(&scratch);
+    session.exercises_dir = scratch.clone();
+    let Some(lesson) = session.course.lessons.iter().find(|l| l.number == number) else {
+        bail!("there is no lesson {number:02}");
+    };
+    for ex in &lesson.exercises {
+        let file = session.learner_file(ex);
+        std::fs::create_dir_all(file.parent().unwrap_or(&scratch))?;
+        let solution = std::fs::read_to_string(session.course.solution_file(ex))?;
+        std::fs::write(&file, &solution)?;
+        let t = Instant::now();
+        session.check(lesson, ex)?;
+        let cold_s = t.elapsed().as_secs_f64();
+        // A comment changes the bytes: code is rebuilt and a config retrained.
+        let comment = if ex.kind() == Kind::Code {
+            "// bench edit"
+        } else {
+            "# bench edit"
+        };
+        std::fs::write(&file, format!("{solution}\n{comment}\n"))?;
+        let t = Instant::now();
+        let v = session.check(lesson, ex)?;
+        emit(&LessonRecord {
+            bench: "check",
+            lesson: number,
+            exercise: &ex.name,
+            kind: ex.kind().as_str(),
+            cold_s,
+            check_s: t.elapsed().as_secs_f64(),
+            status: v.status,
+        })?;
+    }
+    Ok(())
 }

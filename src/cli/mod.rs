@@ -166,10 +166,14 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         decode: usize,
     },
-    /// Seconds from a saved edit to a verdict for a code exercise.
+    /// Seconds from a saved edit to a verdict for a code exercise, or with
+    /// --lesson, the check time of every exercise of a lesson.
     Check {
         #[arg(default_value = "02_lora_forward")]
         name: String,
+        /// Time every exercise of this lesson (its number) instead.
+        #[arg(long)]
+        lesson: Option<u32>,
         #[arg(long, default_value_t = 3)]
         runs: usize,
         #[command(flatten)]
@@ -277,9 +281,13 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Check {
             name,
+            lesson,
             runs,
             course: c,
-        }) => bench::check::run(&c, &name, runs)?,
+        }) => match lesson {
+            Some(n) => bench::check::run_lesson(&c, n)?,
+            None => bench::check::run(&c, &name, runs)?,
+        },
         Command::Bench(BenchCommand::Ui { course: c }) => bench::ui::run(&c)?,
         Command::Bench(BenchCommand::Forward {
             shape,

@@ -52,6 +52,9 @@ pub struct Qwen {
     rotary: Rotary,
     kernels: Kernels,
     dtype: DType,
+    /// Parameters trained whole beside the adapters and saved with them
+    /// (PEFT's `modules_to_save`), by HF name.
+    pub saved_modules: Vec<String>,
 }
 
 /// Which keys each query may attend to.
@@ -315,11 +318,22 @@ impl Qwen {
             rotary,
             kernels: Kernels::Differentiable,
             dtype,
+            saved_modules: Vec::new(),
         })
     }
 
     pub fn config(&self) -> &QwenConfig {
         &self.cfg
+    }
+
+    /// Gives a tied model its own lm_head, a copy of the embedding table, so
+    /// that one of the two can train alone (as PEFT's `modules_to_save` does).
+    pub fn untie_lm_head(&mut self) -> Result<()> {
+        if self.lm_head.is_none() {
+            self.lm_head = Some(AdapterLinear::new(self.embed_tokens.copy()?, None));
+            self.cfg.tie_word_embeddings = false;
+        }
+        Ok(())
     }
 
     pub fn dtype(&self) -> DType {

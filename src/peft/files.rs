@@ -40,7 +40,7 @@ pub fn config_json(cfg: &LoraConfig, base_model: &str) -> Value {
             LoraInit::PissaNiter(n) => json!(format!("pissa_niter_{n}")),
             LoraInit::Olora => json!("olora"),
         },
-        "modules_to_save": null,
+        "modules_to_save": if cfg.modules_to_save.is_empty() { json!(null) } else { json!(cfg.modules_to_save) },
         "lora_bias": false,
         "inference_mode": true,
     })
@@ -159,6 +159,18 @@ pub fn read_config(dir: &Path) -> Result<LoraConfig> {
             LoraInit::KaimingUniform
         },
         seed: 0,
+        modules_to_save: match v.get("modules_to_save") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(String::from)
+                        .with_context(|| format!("{} holds a non-string", at("modules_to_save")))
+                })
+                .collect::<Result<_>>()?,
+            Some(_) => bail!("{} must be a list of module names or null", at("modules_to_save")),
+        },
     })
 }
 

@@ -150,6 +150,9 @@ pub struct LoraConfig {
     pub use_dora: bool,
     pub init: LoraInit,
     pub seed: u64,
+    /// Modules trained whole beside the adapters (`lm_head`, `embed_tokens`,
+    /// `norm` …), matched by the end of their path as PEFT does.
+    pub modules_to_save: Vec<String>,
 }
 
 impl Default for LoraConfig {
@@ -164,6 +167,7 @@ impl Default for LoraConfig {
             use_dora: false,
             init: LoraInit::KaimingUniform,
             seed: 0,
+            modules_to_save: Vec::new(),
         }
     }
 }
@@ -228,7 +232,50 @@ pub fn attach(model: &mut Qwen, cfg: &LoraConfig) -> Result<usize> {
     if count == 0 {
         bail!("lora_target {:?} matches no projection of this model", cfg.target);
     }
+    save_modules(model, &cfg.modules_to_save)?;
     Ok(count as usize)
+}
+
+/// Marks the parameters of every module whose path ends with one of `names`
+/// (PEFT's rule) to be trained whole and saved with the adapter. A tied
+/// lm_head or embedding is untied first, so only the named one trains.
+fn save_modules(model: &mut Qwen, names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    if names
+        .iter()
+        .any(|n| "lm_head".ends_with(n.as_str()) || "model.embed_tokens".ends_with(n.as_str()))
+    {
+        model.untie_lm_head()?;
+    }
+    let mut adapted = Vec::new();
+    model.visit_linears_mut(&mut |module, lin| {
+        if lin.adapter().is_some() {
+            adapted.push(module.to_string());
+        }
+        Ok(())
+    })?;
+    let mut saved = Vec::new();
+    model.visit_params_mut(&mut |name, _| {
+        let module = name.rsplit_once('.').map_or(name, |(m, _)| m);
+        if names.iter().any(|n| module.ends_with(n.as_str())) {
+            if adapted.iter().any(|a| a == module) {
+                bail!("`{module}` has a LoRA adapter; it cannot also be in modules_to_save");
+            }
+            saved.push(name.to_string());
+        }
+        Ok(())
+    })?;
+    if let Some(missing) = names.iter().find(|n| {
+        !saved
+            .iter()
+            .any(|s| s.rsplit_once('.').is_some_and(|(m, _)| m.ends_with(n.as_str())))
+    }) {
+        bail!("modules_to_save: `{missing}` matches no module of this model");
+    }
+    model.saved_modules = saved;
+    Ok(())
 }
 
 /// PEFT's name for an adapter tensor of `module`.
@@ -255,6 +302,12 @@ pub fn visit_adapter_tensors_mut(
             f(&peft_key(module, "lora_magnitude_vector"), &mut d.magnitude)?;
         }
         Ok(())
+    })?;
+    // Whole modules saved beside the adapters, under their own names.
+    let saved = model.saved_modules.clone();
+    model.visit_params_mut(&mut |name, t| match saved.iter().any(|s| s == name) {
+        true => f(&format!("base_model.model.{name}"), t),
+        false => Ok(()),
     })
 }
 

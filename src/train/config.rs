@@ -67,6 +67,10 @@ pub struct TrainConfig {
     /// Start the adapter on W's principal singular directions.
     #[serde(default)]
     pub pissa_init: bool,
+    /// Modules trained whole beside the adapters, comma-separated
+    /// (`lm_head,embed_tokens`): PEFT's `modules_to_save`.
+    #[serde(default)]
+    pub additional_target: Option<String>,
     /// Start the adapter on W's QR basis (OLoRA).
     #[serde(default)]
     pub olora_init: bool,
@@ -201,6 +205,7 @@ pub const KEYS: &[&str] = &[
     "pissa_init",
     "pissa_iter",
     "olora_init",
+    "additional_target",
     "quantization_bit",
     "double_quantization",
     "cutoff_len",
@@ -323,6 +328,13 @@ impl TrainConfig {
                 (true, false, n) => LoraInit::PissaNiter(n as usize),
             },
             seed: self.seed,
+            modules_to_save: self
+                .additional_target
+                .iter()
+                .flat_map(|t| t.split(','))
+                .map(|m| m.trim().to_string())
+                .filter(|m| !m.is_empty())
+                .collect(),
         })
     }
 

@@ -284,9 +284,9 @@ fn attach_adapters(
         }
         Ok(())
     };
-    // PiSSA decomposes the full-precision W and quantizes the residual;
+    // PiSSA and OLoRA decompose the full-precision W and quantize the residual;
     // QLoRA/QDoRA initialise from the quantized W, as PEFT does.
-    if cfg.pissa_init {
+    if lora.init.mutates_base() {
         crate::peft::attach(model, &lora)?;
         quantize(model)?;
     } else {
