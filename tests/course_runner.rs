@@ -110,6 +110,10 @@ fn a_compile_error_is_shown_with_the_learners_path() {
     let m = message(&v);
     assert!(m.starts_with("your code does not compile yet"), "{m}");
     assert!(m.contains("error[E0308]: mismatched types"), "{m}");
+    assert!(
+        m.contains("In plain words (E0308): A value has a different type"),
+        "{m}"
+    );
     assert!(m.contains("exercises/src/bin/scale.rs"), "{m}");
     assert!(!m.contains("Compiling"), "{m}");
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{tiny_sft_data, write_jsonl, write_tiny_init_model};
+use common::{assert_same_trajectory, tiny_sft_data, write_jsonl, write_tiny_init_model};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tunelings::checkpoint::Checkpoint;
@@ -153,17 +153,6 @@ fn an_existing_output_dir_is_not_overwritten_silently() {
     );
     let msg = format!("{:#}", again.expect_err("refused"));
     assert!(msg.contains("overwrite_output_dir"), "{msg}");
-}
-
-/// Checkpointed and plain backward give the same gradients, so the same run.
-fn assert_same_trajectory(a: &[f64], b: &[f64]) {
-    assert_eq!(a.len(), b.len());
-    for (step, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= 1e-5 * x.abs().max(1.0),
-            "step {step}: {x} vs {y}"
-        );
-    }
 }
 
 #[test]

@@ -106,6 +106,9 @@ fn start_open_lesson_02_check_hint_chat_and_quit() {
     tmux.wait_for("Welcome!", short);
     tmux.wait_for("02  LoRA from first principles", short);
 
+    // Lessons 00 and 01 come first: two steps down to 02.
+    tmux.keys("j");
+    tmux.keys("j");
     tmux.keys("Enter");
     let lesson = tmux.wait_for("Write the LoRA forward pass (code)", short);
     assert!(lesson.contains("┌02 · LoRA from first principles"), "{lesson}");

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod check;
+pub mod compile_help;
 pub mod dev;
 pub mod grade;
 pub mod process;

@@ -3,9 +3,9 @@
 //! B = Q[:, :r] and A = R[:r], and freeze the rest, W − s·B·A (PEFT's
 //! `init_lora_weights = "olora"`).
 
-use super::pissa::to_mat;
+use super::pissa::{factors_and_residual, to_mat};
 use anyhow::{bail, Result};
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 
 /// (A (r × in), B (out × r), W_res (out × in)) with W_res + s·B·A = W.
 pub fn decompose(w: &Tensor, rank: usize, scaling: f64) -> Result<(Tensor, Tensor, Tensor)> {
@@ -18,24 +18,13 @@ pub fn decompose(w: &Tensor, rank: usize, scaling: f64) -> Result<(Tensor, Tenso
     }
     let qr = to_mat(w)?.qr();
     let (q, r) = (qr.compute_thin_Q(), qr.thin_R());
-    let a: Vec<f32> = (0..rank)
-        .flat_map(|i| (0..in_f).map(move |j| (i, j)))
-        .map(|(i, j)| r[(i, j)] as f32)
-        .collect();
-    let b: Vec<f32> = (0..out_f)
-        .flat_map(|i| (0..rank).map(move |j| (i, j)))
-        .map(|(i, j)| q[(i, j)] as f32)
-        .collect();
-    let dtype = w.dtype();
-    let a = Tensor::from_vec(a, (rank, in_f), &Device::Cpu)?.to_dtype(dtype)?;
-    let b = Tensor::from_vec(b, (out_f, rank), &Device::Cpu)?.to_dtype(dtype)?;
-    let residual = (w - (b.matmul(&a)? * scaling)?)?;
-    Ok((a, b, residual))
+    factors_and_residual(w, rank, scaling, |i, j| r[(i, j)], |i, j| q[(i, j)])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
 
     fn max_abs(t: &Tensor) -> f32 {
         t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()

@@ -82,19 +82,30 @@ pub fn decompose(
         Some(n) => randomized(&m, rank, n, seed)?,
     };
     let root: Vec<f64> = t.s.iter().map(|s| (s / scaling).sqrt()).collect();
-    let a: Vec<f32> = (0..rank)
-        .flat_map(|i| {
-            (0..in_f)
-                .map(|j| (root[i] * t.v[(j, i)]) as f32)
-                .collect::<Vec<_>>()
-        })
+    factors_and_residual(
+        w,
+        rank,
+        scaling,
+        |i, j| root[i] * t.v[(j, i)],
+        |i, j| t.u[(i, j)] * root[j],
+    )
+}
+
+/// A (r × in) and B (out × r) from their entries, in W's dtype, and the
+/// residual W − s·B·A that stays frozen.
+pub(super) fn factors_and_residual(
+    w: &Tensor,
+    rank: usize,
+    scaling: f64,
+    a_at: impl Fn(usize, usize) -> f64,
+    b_at: impl Fn(usize, usize) -> f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (out_f, in_f) = w.dims2()?;
+    let a: Vec<f32> = (0..rank * in_f)
+        .map(|k| a_at(k / in_f, k % in_f) as f32)
         .collect();
-    let b: Vec<f32> = (0..out_f)
-        .flat_map(|i| {
-            (0..rank)
-                .map(|j| (t.u[(i, j)] * root[j]) as f32)
-                .collect::<Vec<_>>()
-        })
+    let b: Vec<f32> = (0..out_f * rank)
+        .map(|k| b_at(k / rank, k % rank) as f32)
         .collect();
     let dtype = w.dtype();
     let a = Tensor::from_vec(a, (rank, in_f), &Device::Cpu)?.to_dtype(dtype)?;

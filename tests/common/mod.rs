@@ -81,3 +81,15 @@ pub fn tiny_sft_data() -> Vec<serde_json::Value> {
         .map(|(q, a)| serde_json::json!({ "instruction": q, "output": a }))
         .collect()
 }
+
+/// Two runs' losses agree step by step (to float rounding): checkpointed and
+/// plain backward give the same gradients, so the same run.
+pub fn assert_same_trajectory(a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len());
+    for (step, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-5 * x.abs().max(1.0),
+            "step {step}: {x} vs {y}"
+        );
+    }
+}

@@ -105,7 +105,13 @@ pub fn check(ctx: &Ctx, ex: &Exercise, c: &CodeCheck, learner_file: &Path) -> Re
         &shown.to_string_lossy(),
     )? {
         Built::Binary(p) => p,
-        Built::CompileError(e) => return Ok(Outcome::fail(format!("your code does not compile yet:\n{e}"))),
+        Built::CompileError(e) => {
+            let mut msg = format!("your code does not compile yet:\n{e}");
+            for note in crate::course::compile_help::explain(&e, ctx.lang) {
+                msg += &format!("\n\n{note}");
+            }
+            return Ok(Outcome::fail(msg));
+        }
     };
 
     let dir = ctx
