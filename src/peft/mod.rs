@@ -257,9 +257,16 @@ fn save_modules(model: &mut Qwen, names: &[String]) -> Result<()> {
         Ok(())
     })?;
     let mut saved = Vec::new();
+    let mut matched = vec![false; names.len()];
     model.visit_params_mut(&mut |name, _| {
         let module = name.rsplit_once('.').map_or(name, |(m, _)| m);
-        if names.iter().any(|n| module.ends_with(n.as_str())) {
+        let mut hit = false;
+        for (n, seen) in names.iter().zip(matched.iter_mut()) {
+            if module.ends_with(n.as_str()) {
+                (*seen, hit) = (true, true);
+            }
+        }
+        if hit {
             if adapted.iter().any(|a| a == module) {
                 bail!("`{module}` has a LoRA adapter; it cannot also be in modules_to_save");
             }
@@ -267,11 +274,7 @@ fn save_modules(model: &mut Qwen, names: &[String]) -> Result<()> {
         }
         Ok(())
     })?;
-    if let Some(missing) = names.iter().find(|n| {
-        !saved
-            .iter()
-            .any(|s| s.rsplit_once('.').is_some_and(|(m, _)| m.ends_with(n.as_str())))
-    }) {
+    if let Some((missing, _)) = names.iter().zip(&matched).find(|(_, seen)| !**seen) {
         bail!("modules_to_save: `{missing}` matches no module of this model");
     }
     model.saved_modules = saved;

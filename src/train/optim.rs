@@ -98,17 +98,6 @@ impl AdamW {
             .collect()
     }
 
-    /// The gradients of every parameter (zeros where none reached it).
-    pub fn gradients(&self, grads: &GradStore) -> Result<Vec<Tensor>> {
-        self.params
-            .iter()
-            .map(|p| match grads.get(p.var.as_tensor()) {
-                Some(g) => Ok(g.clone()),
-                None => Ok(p.var.as_tensor().zeros_like()?),
-            })
-            .collect()
-    }
-
     /// One update with already accumulated (and clipped) gradients.
     pub fn step(&mut self, grads: &[Tensor], lr: f64) -> Result<()> {
         self.step += 1;
