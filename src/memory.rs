@@ -1,7 +1,11 @@
 //! Resident memory of this process, from /proc (Linux); `None` elsewhere.
 
 fn status_kib(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status_kib_of("self", key)
+}
+
+fn status_kib_of(pid: &str, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix(key))
@@ -17,6 +21,11 @@ pub fn peak_rss_mib() -> Option<f64> {
 /// Current resident set size (VmRSS), MiB.
 pub fn rss_mib() -> Option<f64> {
     status_kib("VmRSS:").map(|k| k as f64 / 1024.0)
+}
+
+/// Current resident set size of another process, MiB.
+pub fn rss_mib_of(pid: u32) -> Option<f64> {
+    status_kib_of(&pid.to_string(), "VmRSS:").map(|k| k as f64 / 1024.0)
 }
 
 /// (total, available) system memory, MiB.

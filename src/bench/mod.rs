@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod forward;
+pub mod load;
 pub mod train;
 pub mod ui;
 

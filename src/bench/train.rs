@@ -53,14 +53,14 @@ pub enum TrainShape {
 }
 
 impl TrainShape {
-    fn config(self) -> QwenConfig {
+    pub fn config(self) -> QwenConfig {
         match self {
             TrainShape::Nano => QwenConfig::nano_qwen(4096),
             TrainShape::Qwen25_05b => QwenConfig::qwen2_5_0_5b(),
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             TrainShape::Nano => "nano",
             TrainShape::Qwen25_05b => "qwen2.5-0.5b",

@@ -184,6 +184,20 @@ enum BenchCommand {
         #[command(flatten)]
         course: crate::course::Options,
     },
+    /// Resident memory after loading a model in F32, F16 or NF4 (the memory game).
+    Load {
+        #[arg(long = "as", value_enum, default_value = "f32")]
+        format: bench::load::Format,
+        /// Random weights of this shape instead of a real model.
+        #[arg(long, value_enum, conflicts_with = "model")]
+        shape: Option<bench::train::TrainShape>,
+        /// Model folder or hub id (default: the embedded nano-qwen).
+        #[arg(long)]
+        model: Option<String>,
+        /// Milliseconds to hold the loaded model before exiting.
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+    },
     /// Training-step tokens/s, step time and peak RSS.
     Train {
         #[arg(long, value_enum, default_value = "full")]
@@ -301,6 +315,12 @@ fn run(command: Command) -> Result<ExitCode> {
                 None => bench::forward::run_shapes(&shape, &opts)?,
             }
         }
+        Command::Bench(BenchCommand::Load {
+            format,
+            shape,
+            model,
+            hold_ms,
+        }) => bench::load::run(shape, model.as_deref(), format, std::time::Duration::from_millis(hold_ms))?,
         Command::Bench(BenchCommand::Train {
             method,
             shape,

@@ -68,6 +68,8 @@ pub struct Session {
     pub lang: Lang,
     pub model: Option<String>,
     pub slot: String,
+    /// The UI's abort key: a train check in progress stops and keeps its checkpoint.
+    pub stop_training: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -87,6 +89,7 @@ impl Session {
             lang: opts.lang.unwrap_or_default(),
             model: opts.model.clone(),
             slot: "learner".into(),
+            stop_training: Default::default(),
         };
         if own_copy {
             session.create_missing_files()?;
@@ -116,6 +119,7 @@ impl Session {
             slot: self.slot.clone(),
             model: self.model.clone(),
             lang: self.lang,
+            stop: &self.stop_training,
         }
     }
 

@@ -49,14 +49,24 @@ impl Finished {
     }
 }
 
-fn kill_group(child: &Child) {
+fn signal_group(child: &Child, signal: libc::c_int) {
     // SAFETY: kill(2) with a negative pid signals the group we created.
     unsafe {
-        libc::kill(-(child.id() as i32), libc::SIGKILL);
+        libc::kill(-(child.id() as i32), signal);
     }
 }
 
-pub fn run(mut cmd: Command, limits: Limits) -> Result<Finished> {
+fn kill_group(child: &Child) {
+    signal_group(child, libc::SIGKILL);
+}
+
+pub fn run(cmd: Command, limits: Limits) -> Result<Finished> {
+    run_stoppable(cmd, limits, None)
+}
+
+/// As `run`; when `stop` turns true the group gets one SIGINT, so a trainer
+/// saves its checkpoint and ends on its own.
+pub fn run_stoppable(mut cmd: Command, limits: Limits, stop: Option<&AtomicBool>) -> Result<Finished> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -106,9 +116,14 @@ pub fn run(mut cmd: Command, limits: Limits) -> Result<Finished> {
     let err = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
 
     let mut timed_out = false;
+    let mut interrupted = false;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break Some(status);
+        }
+        if !interrupted && stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            interrupted = true;
+            signal_group(&child, libc::SIGINT);
         }
         if flooded.load(Ordering::SeqCst) {
             kill_group(&child);

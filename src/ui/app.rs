@@ -2,21 +2,59 @@
 //! here touches the terminal or runs a check, so it is tested directly.
 
 use super::chat::{ChatState, Turn};
+use super::dashboard::Dashboard;
+use super::factory::{course_datasets, FactoryState, Preview};
 use super::markdown;
+use super::memory_view::MemoryState;
+use super::race::{Job, RaceState};
 use super::theme::Theme;
 use crate::chat::Role;
 use crate::course::catalog::{Course, Lang};
 use crate::course::check::Verdict;
 use crate::course::progress::Progress;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use super::i18n::{t, Key};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Position, Rect};
 use ratatui::text::Line;
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
     Home,
     Lesson,
     Chat,
+    Dashboard,
+    Factory,
+    Race,
+    Memory,
+}
+
+/// What a mouse click on a drawn area selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    Lesson(usize),
+    Exercise(usize),
+    Pane(Pane),
+}
+
+/// The formats the dashboard exports a finished Factory run to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Peft,
+    Merged,
+    Gguf,
+}
+
+impl ExportFormat {
+    pub fn arg(self) -> &'static str {
+        match self {
+            ExportFormat::Peft => "peft",
+            ExportFormat::Merged => "merged",
+            ExportFormat::Gguf => "gguf",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +94,15 @@ pub enum Action {
     },
     /// Send the chat's conversation to the model.
     Chat,
+    /// Train these one after another (the Race's chart when `race`).
+    Train { jobs: Vec<Job>, race: bool },
+    /// The abort key: the running training saves a checkpoint and stops.
+    StopTraining,
+    SaveConfig { path: PathBuf, text: String },
+    LoadConfig(PathBuf),
+    /// The memory game, on the 0.5B shape when `big`.
+    Memory { big: bool },
+    Export { run_dir: PathBuf, format: ExportFormat },
     Quit,
 }
 
@@ -80,13 +127,27 @@ pub struct App {
     pub first_run: bool,
     pub watching: bool,
     pub chat: ChatState,
-    /// Where Esc leaves the chat for.
+    /// Where Esc leaves the chat and the tool screens for.
     pub back_to: Screen,
+    /// The dashboard of the running or last train check or Factory run.
+    pub dashboard: Dashboard,
+    /// The train check the dashboard follows, for its verdict.
+    pub dashboard_check: Option<String>,
+    /// A finished Factory run the dashboard can export.
+    pub export_from: Option<PathBuf>,
+    pub factory: FactoryState,
+    pub race: RaceState,
+    pub memory: MemoryState,
+    /// A Factory, Race or memory job is running (one at a time).
+    pub job_running: bool,
+    /// Clickable areas of the last frame, filled in by the view.
+    pub hits: RefCell<Vec<(Rect, Hit)>>,
 }
 
 impl App {
     pub fn new(course: Course, progress: &Progress, lang: Lang, theme: Theme) -> Self {
         let first_run = progress.done.is_empty() && progress.hints.is_empty();
+        let factory = FactoryState::new(course_datasets(&course), "runs".into(), "factory.toml".into());
         let mut app = Self {
             course,
             lang,
@@ -108,6 +169,14 @@ impl App {
             watching: false,
             chat: ChatState::default(),
             back_to: Screen::Home,
+            dashboard: Dashboard::default(),
+            dashboard_check: None,
+            export_from: None,
+            factory,
+            race: RaceState::default(),
+            memory: MemoryState::default(),
+            job_running: false,
+            hits: RefCell::new(Vec::new()),
         };
         // Start on the lesson of the first exercise not done.
         if let Some(i) = app
@@ -173,16 +242,191 @@ impl App {
         if self.search.is_some() {
             return self.on_search_key(key);
         }
-        if key.code == KeyCode::Char('C') && self.screen != Screen::Chat {
-            self.back_to = self.screen;
-            self.screen = Screen::Chat;
+        if self.factory.editing.is_some() && self.screen == Screen::Factory {
+            return self.on_factory_edit_key(key);
+        }
+        let jump = match key.code {
+            KeyCode::Char('C') => Some(Screen::Chat),
+            KeyCode::Char('D') => Some(Screen::Dashboard),
+            KeyCode::Char('F') => Some(Screen::Factory),
+            KeyCode::Char('R') => Some(Screen::Race),
+            KeyCode::Char('M') => Some(Screen::Memory),
+            _ => None,
+        };
+        if let Some(to) = jump.filter(|_| self.screen != Screen::Chat) {
+            self.go(to);
             return None;
         }
         match self.screen {
             Screen::Home => self.on_home_key(key),
             Screen::Lesson => self.on_lesson_key(key),
             Screen::Chat => self.on_chat_key(key),
+            Screen::Dashboard => self.on_dashboard_key(key),
+            Screen::Factory => self.on_factory_key(key),
+            Screen::Race => self.on_race_key(key),
+            Screen::Memory => self.on_memory_key(key),
         }
+    }
+
+    /// Opens a screen; Esc there comes back to the home or lesson view it
+    /// was opened from.
+    pub fn go(&mut self, to: Screen) {
+        if matches!(self.screen, Screen::Home | Screen::Lesson) {
+            self.back_to = self.screen;
+        }
+        self.screen = to;
+    }
+
+    fn busy(&mut self) -> bool {
+        if self.job_running || self.running.is_some() {
+            self.notice = Some(t(self.lang, Key::Busy).into());
+            return true;
+        }
+        false
+    }
+
+    fn on_dashboard_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let export = |format| {
+            self.export_from
+                .clone()
+                .filter(|_| !self.dashboard.running())
+                .map(|run_dir| Action::Export { run_dir, format })
+        };
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('q') => self.screen = self.back_to,
+            KeyCode::Char('x') if self.dashboard.running() => {
+                self.dashboard.stopping = true;
+                return Some(Action::StopTraining);
+            }
+            KeyCode::Char('1') => return export(ExportFormat::Peft),
+            KeyCode::Char('2') => return export(ExportFormat::Merged),
+            KeyCode::Char('3') => return export(ExportFormat::Gguf),
+            _ => {}
+        }
+        None
+    }
+
+    fn on_factory_edit_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let text = self.factory.editing.as_mut().expect("editing");
+        match key.code {
+            KeyCode::Esc => self.factory.editing = None,
+            KeyCode::Enter => self.factory.commit(),
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) => text.push(c),
+            _ => {}
+        }
+        None
+    }
+
+    fn on_factory_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let f = &mut self.factory;
+        let last = super::factory::Field::ALL.len() - 1;
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('q') => self.screen = self.back_to,
+            KeyCode::Down | KeyCode::Char('j') => f.field = (f.field + 1).min(last),
+            KeyCode::Up | KeyCode::Char('k') => f.field = f.field.saturating_sub(1),
+            KeyCode::Left | KeyCode::Char('h') => f.cycle(false),
+            KeyCode::Right | KeyCode::Char('l') => f.cycle(true),
+            KeyCode::Enter => f.activate(),
+            KeyCode::Tab => {
+                f.preview = match f.preview {
+                    Preview::Config => Preview::Data,
+                    Preview::Data => Preview::Config,
+                }
+            }
+            KeyCode::PageDown | KeyCode::Char('n') => {
+                f.preview = Preview::Data;
+                f.data_page += 1;
+            }
+            KeyCode::PageUp | KeyCode::Char('p') => {
+                f.preview = Preview::Data;
+                f.data_page = f.data_page.saturating_sub(1);
+            }
+            KeyCode::Char('w') => match f.config() {
+                Ok(text) => {
+                    return Some(Action::SaveConfig {
+                        path: f.config_path.clone(),
+                        text,
+                    })
+                }
+                Err(e) => self.notice = Some(format!("{e:#}")),
+            },
+            KeyCode::Char('o') => return Some(Action::LoadConfig(f.config_path.clone())),
+            KeyCode::Char('s') => {
+                if self.busy() {
+                    return None;
+                }
+                let f = &self.factory;
+                let label = f.method.name().to_string();
+                let run_dir = f.run_dir(&label.to_lowercase());
+                match f.config_for(f.method, &run_dir) {
+                    Ok(config) => {
+                        self.dashboard = Dashboard::new(format!("Factory · {label}"));
+                        self.dashboard.add_run(label.clone());
+                        self.dashboard_check = None;
+                        self.export_from = Some(run_dir.clone());
+                        self.job_running = true;
+                        self.screen = Screen::Dashboard;
+                        let job = Job { label, config, run_dir };
+                        return Some(Action::Train {
+                            jobs: vec![job],
+                            race: false,
+                        });
+                    }
+                    Err(e) => self.notice = Some(format!("{e:#}")),
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn on_race_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let r = &mut self.race;
+        let last = super::factory::Method::ALL.len() - 1;
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('q') => self.screen = self.back_to,
+            KeyCode::Down | KeyCode::Char('j') => r.cursor = (r.cursor + 1).min(last),
+            KeyCode::Up | KeyCode::Char('k') => r.cursor = r.cursor.saturating_sub(1),
+            KeyCode::Char(' ') => r.toggle(),
+            KeyCode::Char('x') if r.dashboard.running() => {
+                r.dashboard.stopping = true;
+                return Some(Action::StopTraining);
+            }
+            KeyCode::Enter | KeyCode::Char('s') => {
+                if self.busy() {
+                    return None;
+                }
+                match self.race.start(&self.factory) {
+                    Ok(jobs) => {
+                        self.job_running = true;
+                        return Some(Action::Train { jobs, race: true });
+                    }
+                    Err(e) => self.notice = Some(format!("{e:#}")),
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn on_memory_key(&mut self, key: KeyEvent) -> Option<Action> {
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('q') => self.screen = self.back_to,
+            KeyCode::Char('b') if !self.memory.running => self.memory.big = !self.memory.big,
+            KeyCode::Enter | KeyCode::Char('s') => {
+                if self.busy() {
+                    return None;
+                }
+                self.memory.start();
+                self.job_running = true;
+                return Some(Action::Memory { big: self.memory.big });
+            }
+            _ => {}
+        }
+        None
     }
 
     fn on_chat_key(&mut self, key: KeyEvent) -> Option<Action> {
@@ -252,18 +496,22 @@ impl App {
     }
 
     fn on_home_key(&mut self, key: KeyEvent) -> Option<Action> {
-        let last = self.course.lessons.len().saturating_sub(1);
         match key.code {
             KeyCode::Char('q') | KeyCode::Esc => return Some(Action::Quit),
-            KeyCode::Down | KeyCode::Char('j') => self.lesson = (self.lesson + 1).min(last),
-            KeyCode::Up | KeyCode::Char('k') => self.lesson = self.lesson.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_lesson(true),
+            KeyCode::Up | KeyCode::Char('k') => self.move_lesson(false),
             KeyCode::Char('g') | KeyCode::Home => self.lesson = 0,
-            KeyCode::Char('G') | KeyCode::End => self.lesson = last,
+            KeyCode::Char('G') | KeyCode::End => self.lesson = self.course.lessons.len().saturating_sub(1),
             KeyCode::Char('/') => self.search = Some(String::new()),
             KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => self.open_lesson(self.lesson),
             _ => {}
         }
         None
+    }
+
+    fn move_lesson(&mut self, down: bool) {
+        let last = self.course.lessons.len().saturating_sub(1);
+        self.lesson = if down { (self.lesson + 1).min(last) } else { self.lesson.saturating_sub(1) };
     }
 
     fn scroll(&mut self, down: bool, amount: u16) {
@@ -324,18 +572,81 @@ impl App {
         None
     }
 
+    /// Wheel scrolls (the lesson list at home); a click selects what the
+    /// last frame drew there, and a click on the selected lesson opens it.
     pub fn on_mouse(&mut self, m: MouseEvent) {
-        match m.kind {
-            MouseEventKind::ScrollDown => self.scroll(true, 3),
-            MouseEventKind::ScrollUp => self.scroll(false, 3),
+        let down = match m.kind {
+            MouseEventKind::ScrollDown => true,
+            MouseEventKind::ScrollUp => false,
+            MouseEventKind::Down(MouseButton::Left) => {
+                let at = Position::new(m.column, m.row);
+                let hit = self.hits.borrow().iter().find(|(r, _)| r.contains(at)).map(|&(_, h)| h);
+                match hit {
+                    Some(Hit::Lesson(i)) if i == self.lesson => self.open_lesson(i),
+                    Some(Hit::Lesson(i)) => self.lesson = i,
+                    Some(Hit::Exercise(i)) => {
+                        self.exercise = i;
+                        self.focus = Pane::Exercises;
+                        self.panel = Panel::Verdict;
+                        self.output_scroll = 0;
+                    }
+                    Some(Hit::Pane(p)) => self.focus = p,
+                    None => {}
+                }
+                return;
+            }
+            _ => return,
+        };
+        match self.screen {
+            Screen::Home => self.move_lesson(down),
+            Screen::Lesson => self.scroll(down, 3),
             _ => {}
         }
     }
 
-    /// A check started by the runtime.
+    /// A check started by the runtime. A train check opens the dashboard,
+    /// with the reference's curve beside the learner's.
     pub fn checking(&mut self, name: &str) {
         self.running = Some(name.to_string());
         self.panel = Panel::Verdict;
+        let is_train = self
+            .course
+            .find(name)
+            .is_ok_and(|(_, e)| e.kind() == crate::course::catalog::Kind::Train);
+        if is_train {
+            self.dashboard = Dashboard::new(name.to_string());
+            self.dashboard.add_run(t(self.lang, Key::Reference));
+            self.dashboard.add_run(t(self.lang, Key::YourRun));
+            self.dashboard_check = Some(name.to_string());
+            self.export_from = None;
+            self.go(Screen::Dashboard);
+        }
+    }
+
+    /// A Factory or Race run ended (`seconds` of wall time), or the memory game did.
+    pub fn on_run_end(&mut self, race: bool, run: usize, seconds: f64, error: Option<String>) {
+        let dash = if race { &mut self.race.dashboard } else { &mut self.dashboard };
+        if let Some(r) = dash.runs.get_mut(run) {
+            r.seconds = Some(seconds);
+        }
+        if let Some(e) = error {
+            dash.status = Some(e);
+        }
+    }
+
+    /// The base model the Factory trains on (None: the embedded nano-qwen).
+    pub fn factory_model(&self) -> Option<String> {
+        Some(self.factory.model.trim().to_string()).filter(|m| !m.is_empty())
+    }
+
+    /// Every job of a Train action has ended.
+    pub fn on_jobs_done(&mut self) {
+        self.job_running = false;
+        self.dashboard.stopping = false;
+        self.race.dashboard.stopping = false;
+        if self.export_from.is_some() && self.screen == Screen::Dashboard && self.dashboard.status.is_none() {
+            self.dashboard.status = Some(t(self.lang, Key::ExportHelp).into());
+        }
     }
 
     pub fn on_verdict(&mut self, v: Verdict) {
@@ -345,6 +656,15 @@ impl App {
         self.running = None;
         self.output_scroll = 0;
         self.panel = Panel::Verdict;
+        if self.dashboard_check.as_deref() == Some(v.name.as_str()) {
+            self.dashboard.stopping = false;
+            let word = match v.status {
+                crate::course::check::Status::Pass => t(self.lang, Key::Pass),
+                crate::course::check::Status::Fail => t(self.lang, Key::Fail),
+                crate::course::check::Status::Error => t(self.lang, Key::Error),
+            };
+            self.dashboard.status = Some(format!("{} · {word}: {}", v.name, v.message));
+        }
         self.verdicts.insert(v.name.clone(), v);
     }
 

@@ -4,9 +4,15 @@
 
 pub mod app;
 pub mod chat;
+pub mod dashboard;
+pub mod factory;
+pub mod factory_view;
 pub mod highlight;
 pub mod i18n;
+pub mod jobs;
 pub mod markdown;
+pub mod memory_view;
+pub mod race;
 pub mod theme;
 pub mod view;
 
@@ -26,6 +32,9 @@ enum Event {
     Saved(PathBuf),
     Checked(crate::course::check::Verdict),
     Chat(chat::Reply),
+    /// A train check's log grew: run 0 is the reference, 1 the learner's.
+    CheckTrain(usize, crate::train::events::TrainEvent),
+    Job(jobs::JobEvent),
 }
 
 pub struct UiOptions {
@@ -95,6 +104,9 @@ pub fn run(opts: UiOptions) -> Result<()> {
     }
 
     app.chat.adapter = latest_adapter(&session, None);
+    app.factory.runs_dir = session.engine.work_dir().join("factory");
+    app.factory.config_path = session.exercises_dir.join("factory.toml");
+    app.factory.model = session.model.clone().unwrap_or_default();
     let chat_tx = tx.clone();
     let chat_worker = chat::spawn(opts.course.model.clone(), move |r| {
         let _ = chat_tx.send(Event::Chat(r));
@@ -109,6 +121,7 @@ pub fn run(opts: UiOptions) -> Result<()> {
         chat: &chat_worker,
         paused: &paused,
         edit_cmd: opts.edit_cmd.as_deref(),
+        stop: &Arc::new(AtomicBool::new(false)),
     };
     let result = event_loop(&mut terminal, &mut app, &io);
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
@@ -117,16 +130,33 @@ pub fn run(opts: UiOptions) -> Result<()> {
 }
 
 fn start_check(app: &mut App, session: &Arc<Session>, tx: &mpsc::Sender<Event>, name: &str) {
-    if app.running.is_some() {
+    if app.running.is_some() || app.job_running {
         return;
     }
+    let Ok((_, ex)) = session.course.find(name) else {
+        return;
+    };
     app.checking(name);
+    session.stop_training.store(false, Ordering::SeqCst);
+    // Train checks feed the dashboard from both runs' logs as they grow.
+    let done = Arc::new(AtomicBool::new(false));
+    if ex.kind() == crate::course::catalog::Kind::Train {
+        let dirs = crate::course::check::train::run_dirs(&session.ctx(), ex);
+        for (run, dir) in dirs.into_iter().enumerate() {
+            let tx = tx.clone();
+            jobs::tail(dir.join("run").join("trainer_log.jsonl"), done.clone(), move |e| {
+                let _ = tx.send(Event::CheckTrain(run, e));
+            });
+        }
+    }
     let (session, tx, name) = (session.clone(), tx.clone(), name.to_string());
     std::thread::spawn(move || {
         let Ok((lesson, ex)) = session.course.find(&name) else {
             return;
         };
-        if let Ok(v) = session.check(lesson, ex) {
+        let verdict = session.check(lesson, ex);
+        done.store(true, Ordering::SeqCst);
+        if let Ok(v) = verdict {
             let _ = tx.send(Event::Checked(v));
         }
     });
@@ -156,6 +186,8 @@ struct Io<'a> {
     chat: &'a mpsc::Sender<chat::Request>,
     paused: &'a AtomicBool,
     edit_cmd: Option<&'a str>,
+    /// Stops the Factory's and the Race's trainings.
+    stop: &'a Arc<AtomicBool>,
 }
 
 fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, io: &Io) -> Result<()> {
@@ -198,6 +230,16 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, io: &Io) -
                 app.chat.error = error;
                 None
             }
+            Event::CheckTrain(run, e) => {
+                if app.running.is_some() {
+                    app.dashboard.on_event(run, &e);
+                }
+                None
+            }
+            Event::Job(e) => {
+                on_job_event(app, e);
+                None
+            }
         };
         let Some(action) = action else { continue };
         match action {
@@ -214,6 +256,34 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, io: &Io) -
                 }
             }
             Action::Check(name) => start_check(app, session, tx, &name),
+            Action::Train { jobs, race } => {
+                io.stop.store(false, Ordering::SeqCst);
+                jobs::run_trainings(jobs, race, io.stop.clone(), sink(tx));
+            }
+            Action::StopTraining => {
+                session.stop_training.store(true, Ordering::SeqCst);
+                io.stop.store(true, Ordering::SeqCst);
+            }
+            Action::SaveConfig { path, text } => {
+                app.notice = Some(match std::fs::write(&path, text) {
+                    Ok(()) => format!("{} {}", i18n::t(app.lang, i18n::Key::Saved), path.display()),
+                    Err(e) => format!("cannot write {}: {e}", path.display()),
+                });
+            }
+            Action::LoadConfig(path) => {
+                let loaded = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))
+                    .and_then(|text| app.factory.load_toml(&text));
+                app.notice = Some(match loaded {
+                    Ok(()) => format!("{} {}", i18n::t(app.lang, i18n::Key::Loaded), path.display()),
+                    Err(e) => format!("{}: {e:#}", path.display()),
+                });
+            }
+            Action::Memory { big } => jobs::memory_game(big, session.model.clone(), sink(tx)),
+            Action::Export { run_dir, format } => {
+                app.dashboard.status = Some(format!("exporting {} …", format.arg()));
+                jobs::export(run_dir, format, app.factory_model(), sink(tx));
+            }
             Action::Hint(name) => match session.hint(&name) {
                 Ok(text) => app.show_text(format!("{name} · hints"), text),
                 Err(e) => app.notice = Some(format!("{e:#}")),
@@ -241,6 +311,40 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, io: &Io) -
                     app.notice = Some(format!("{}: {e:#}", i18n::t(app.lang, i18n::Key::EditorFailed)));
                 }
             }
+        }
+    }
+}
+
+fn sink(tx: &mpsc::Sender<Event>) -> jobs::Sink {
+    let tx = tx.clone();
+    Arc::new(move |e| {
+        let _ = tx.send(Event::Job(e));
+    })
+}
+
+fn on_job_event(app: &mut App, e: jobs::JobEvent) {
+    use jobs::JobEvent;
+    match e {
+        JobEvent::Train { race: true, run, event } => app.race.dashboard.on_event(run, &event),
+        JobEvent::Train { race: false, run, event } => app.dashboard.on_event(run, &event),
+        JobEvent::RunEnded {
+            race,
+            run,
+            seconds,
+            error,
+        } => app.on_run_end(race, run, seconds, error),
+        JobEvent::TrainingDone => app.on_jobs_done(),
+        JobEvent::Memory(u) => {
+            if matches!(u, memory_view::Update::Done(_)) {
+                app.job_running = false;
+            }
+            app.memory.on_update(u);
+        }
+        JobEvent::Exported(result) => {
+            app.dashboard.status = Some(match result {
+                Ok(out) => format!("{} {}", i18n::t(app.lang, i18n::Key::Saved), out.display()),
+                Err(e) => e,
+            });
         }
     }
 }

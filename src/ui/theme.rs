@@ -64,6 +64,10 @@ impl Theme {
     pub fn selected(&self) -> Style {
         Style::default().add_modifier(Modifier::REVERSED)
     }
+    /// The colour of the i-th run on a shared chart.
+    pub fn series(&self, i: usize) -> Style {
+        self.fg([Color::Cyan, Color::Magenta, Color::Yellow, Color::Green][i % 4])
+    }
     pub fn focus_border(&self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }

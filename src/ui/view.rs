@@ -1,7 +1,8 @@
 //! Drawing: the home screen and the lesson view (split when wide, tabs when
 //! narrow), and a note when the terminal is too small to be useful.
 
-use super::app::{App, Pane, Panel, Screen};
+use super::app::{App, Hit, Pane, Panel, Screen};
+use super::{dashboard, factory_view, memory_view};
 use super::i18n::{t, Key};
 use crate::course::check::Status;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -16,6 +17,7 @@ const MIN_HEIGHT: u16 = 10;
 const SPLIT_WIDTH: u16 = 100;
 
 pub fn draw(f: &mut Frame, app: &App) {
+    app.hits.borrow_mut().clear();
     let area = f.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!("{} ({}×{})", t(app.lang, Key::TooSmall), MIN_WIDTH, MIN_HEIGHT);
@@ -32,12 +34,24 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Home => home(f, app, body),
         Screen::Lesson => lesson(f, app, body),
         Screen::Chat => chat(f, app, body),
+        Screen::Dashboard => dashboard::draw(f, body, &app.dashboard, &app.theme, app.lang),
+        Screen::Factory => factory_view::factory(f, app, body),
+        Screen::Race => factory_view::race(f, app, body),
+        Screen::Memory => memory_view::draw(f, body, &app.memory, &app.theme, app.lang),
     }
-    let keys = match (app.screen, &app.search) {
-        (_, Some(q)) => format!("/{q}▏"),
-        (Screen::Home, None) => t(app.lang, Key::FooterHome).to_string(),
-        (Screen::Lesson, None) => t(app.lang, Key::FooterLesson).to_string(),
-        (Screen::Chat, None) => t(app.lang, Key::FooterChat).to_string(),
+    let footer_key = match app.screen {
+        Screen::Home => Key::FooterHome,
+        Screen::Lesson => Key::FooterLesson,
+        Screen::Chat => Key::FooterChat,
+        Screen::Dashboard => Key::FooterDashboard,
+        Screen::Factory if app.factory.editing.is_some() => Key::FooterEditing,
+        Screen::Factory => Key::FooterFactory,
+        Screen::Race => Key::FooterRace,
+        Screen::Memory => Key::FooterMemory,
+    };
+    let keys = match &app.search {
+        Some(q) => format!("/{q}▏"),
+        None => t(app.lang, footer_key).to_string(),
     };
     let footer_line = match &app.notice {
         Some(n) => Line::from(vec![Span::styled(n.clone(), app.theme.fail())]),
@@ -113,6 +127,11 @@ fn home(f: &mut Frame, app: &App, area: Rect) {
     let selected_row = matches.iter().position(|&i| i == app.lesson).unwrap_or(0) as u16;
     let inner_height = list.height.saturating_sub(1);
     let scroll = selected_row.saturating_sub(inner_height.saturating_sub(1));
+    let mut hits = app.hits.borrow_mut();
+    for (row, &i) in matches.iter().enumerate().skip(scroll as usize).take(inner_height as usize) {
+        let y = list.y + 1 + row as u16 - scroll;
+        hits.push((Rect::new(list.x, y, list.width, 1), Hit::Lesson(i)));
+    }
     f.render_widget(Paragraph::new(rows).block(block).scroll((scroll, 0)), list);
 }
 
@@ -226,6 +245,17 @@ fn lesson(f: &mut Frame, app: &App, area: Rect) {
         f.render_widget(chapter.block(pane_block(app, chapter_title, Pane::Chapter)), left);
         f.render_widget(exercises.block(pane_block(app, ex_title, Pane::Exercises)), top);
         f.render_widget(output.block(pane_block(app, out_title, Pane::Output)), bottom);
+        let mut hits = app.hits.borrow_mut();
+        // Exercise rows first: they sit inside their pane's area.
+        for i in 0..l.exercises.len().min(top.height.saturating_sub(2) as usize) {
+            let row = Rect::new(top.x + 1, top.y + 1 + i as u16, top.width.saturating_sub(2), 1);
+            hits.push((row, Hit::Exercise(i)));
+        }
+        hits.extend([
+            (left, Hit::Pane(Pane::Chapter)),
+            (top, Hit::Pane(Pane::Exercises)),
+            (bottom, Hit::Pane(Pane::Output)),
+        ]);
         return;
     }
     // Narrow: one pane at a time, chosen by the focus (Tab).

@@ -41,6 +41,8 @@ pub struct Ctx<'a> {
     /// Base model for train checks (default: nano-qwen).
     pub model: Option<String>,
     pub lang: Lang,
+    /// Set to stop a running training cleanly (the UI's abort key).
+    pub stop: &'a std::sync::atomic::AtomicBool,
 }
 
 /// The outcome of a checker before timing and scoring.

@@ -82,11 +82,17 @@ fn train_and_eval(
     };
     let mut train = Command::new(&exe);
     train.arg("train").arg(&cfg_path);
-    let run = process::run(train, limits)?;
+    let run = process::run_stoppable(train, limits, Some(ctx.stop))?;
     if run.timed_out {
         return Ok(Err(format!(
             "training took longer than {} s and was stopped",
             c.time_limit_s
+        )));
+    }
+    if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(Err(format!(
+            "training was stopped at your request; its last checkpoint is in {}",
+            out.display()
         )));
     }
     if !run.success() {
@@ -168,6 +174,16 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Where the reference and the learner's run of a train exercise live;
+/// each trains into `run/` inside, so its log is `run/trainer_log.jsonl`.
+pub fn run_dirs(ctx: &Ctx, ex: &Exercise) -> [PathBuf; 2] {
+    let runs = ctx.engine.work_dir().join("runs");
+    [
+        runs.join("reference").join(&ex.name),
+        runs.join(crate::course::sandbox::slot_name(&ctx.slot)).join(&ex.name),
+    ]
+}
+
 /// The reference run's result, from the cache or computed (under a lock, so
 /// concurrent graders train it once).
 fn reference_run(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &TrainCheck) -> Result<RunResult> {
@@ -186,12 +202,7 @@ fn reference_run(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &TrainCheck) -> R
     let solution = ctx.course.solution_file(ex);
     let text =
         std::fs::read_to_string(&solution).with_context(|| format!("cannot read {}", solution.display()))?;
-    let dir = ctx
-        .engine
-        .work_dir()
-        .join("runs")
-        .join("reference")
-        .join(&ex.name);
+    let [dir, _] = run_dirs(ctx, ex);
     let r = match train_and_eval(ctx, c, lesson, &text, &dir)? {
         Ok(r) => r,
         Err(why) => bail!("the reference run failed: {why}"),
@@ -230,12 +241,7 @@ pub fn check(
     }
     let reference_run = reference_run(ctx, lesson, ex, c)?;
     let reference = reference_run.metric;
-    let dir = ctx
-        .engine
-        .work_dir()
-        .join("runs")
-        .join(crate::course::sandbox::slot_name(&ctx.slot))
-        .join(&ex.name);
+    let [_, dir] = run_dirs(ctx, ex);
     // Training is seeded: the reference's own config would repeat its run.
     let same_as_reference = std::fs::read_to_string(ctx.course.solution_file(ex)).is_ok_and(|s| s == text);
     let run = if same_as_reference {

@@ -1,0 +1,522 @@
+//! The Factory: a no-code form for a `tunelings train` config, in the spirit
+//! of LLaMA-Factory's board. It shows the exact TOML it will run (checked by
+//! the same parser as the CLI), pages through the dataset, saves and loads
+//! configs. The Race reuses its settings with several methods.
+
+use crate::course::catalog::Course;
+use crate::train::config::TrainConfig;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Lora,
+    RsLora,
+    Dora,
+    Pissa,
+    Qlora,
+    Qdora,
+}
+
+impl Method {
+    pub const ALL: [Method; 6] = [
+        Method::Lora,
+        Method::RsLora,
+        Method::Dora,
+        Method::Pissa,
+        Method::Qlora,
+        Method::Qdora,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Lora => "LoRA",
+            Method::RsLora => "rsLoRA",
+            Method::Dora => "DoRA",
+            Method::Pissa => "PiSSA",
+            Method::Qlora => "QLoRA",
+            Method::Qdora => "QDoRA",
+        }
+    }
+
+    /// The config keys that select this method, beside `finetuning_type = "lora"`.
+    fn keys(self) -> &'static [(&'static str, toml::Value)] {
+        use toml::Value::{Boolean, Integer};
+        match self {
+            Method::Lora => &[],
+            Method::RsLora => &[("use_rslora", Boolean(true))],
+            Method::Dora => &[("use_dora", Boolean(true))],
+            Method::Pissa => &[("pissa_init", Boolean(true))],
+            Method::Qlora => &[("quantization_bit", Integer(4))],
+            Method::Qdora => &[("quantization_bit", Integer(4)), ("use_dora", Boolean(true))],
+        }
+    }
+
+    /// The method a parsed config selects.
+    fn of(cfg: &TrainConfig) -> Method {
+        match (cfg.quantization_bit == Some(4), cfg.use_dora, cfg.pissa_init, cfg.use_rslora) {
+            (true, true, ..) => Method::Qdora,
+            (true, false, ..) => Method::Qlora,
+            (false, true, ..) => Method::Dora,
+            (false, false, true, _) => Method::Pissa,
+            (false, false, false, true) => Method::RsLora,
+            _ => Method::Lora,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Model,
+    Method,
+    Dataset,
+    Rank,
+    Alpha,
+    Dropout,
+    Target,
+    LearningRate,
+    MaxSteps,
+    Batch,
+    Cutoff,
+}
+
+impl Field {
+    pub const ALL: [Field; 11] = [
+        Field::Model,
+        Field::Method,
+        Field::Dataset,
+        Field::Rank,
+        Field::Alpha,
+        Field::Dropout,
+        Field::Target,
+        Field::LearningRate,
+        Field::MaxSteps,
+        Field::Batch,
+        Field::Cutoff,
+    ];
+
+    /// The config key the field writes (its label on screen).
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::Model => "model",
+            Field::Method => "method",
+            Field::Dataset => "dataset",
+            Field::Rank => "lora_rank",
+            Field::Alpha => "lora_alpha",
+            Field::Dropout => "lora_dropout",
+            Field::Target => "lora_target",
+            Field::LearningRate => "learning_rate",
+            Field::MaxSteps => "max_steps",
+            Field::Batch => "per_device_train_batch_size",
+            Field::Cutoff => "cutoff_len",
+        }
+    }
+
+    fn is_choice(self) -> bool {
+        matches!(self, Field::Method | Field::Dataset)
+    }
+}
+
+/// A training set the Factory offers, with its held-out twin if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetChoice {
+    pub label: String,
+    pub train: PathBuf,
+    pub heldout: Option<PathBuf>,
+}
+
+/// The `*train*.jsonl` files of every lesson, in lesson order.
+pub fn course_datasets(course: &Course) -> Vec<DatasetChoice> {
+    let mut out = Vec::new();
+    for lesson in &course.lessons {
+        let Ok(entries) = std::fs::read_dir(lesson.dir.join("data")) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                name.ends_with(".jsonl") && name.contains("train")
+            })
+            .collect();
+        files.sort();
+        for train in files {
+            let name = train.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let heldout = Some(train.with_file_name(name.replace("train", "heldout"))).filter(|p| p.exists());
+            out.push(DatasetChoice {
+                label: format!("{:02} {}", lesson.number, name),
+                train,
+                heldout,
+            });
+        }
+    }
+    out
+}
+
+/// Which page the right-hand pane shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preview {
+    Config,
+    Data,
+}
+
+pub const RECORDS_PER_PAGE: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct FactoryState {
+    pub model: String,
+    pub method: Method,
+    pub datasets: Vec<DatasetChoice>,
+    pub dataset: usize,
+    /// The numeric and free-text fields as typed; checked when the config is built.
+    pub rank: String,
+    pub alpha: String,
+    pub dropout: String,
+    pub target: String,
+    pub learning_rate: String,
+    pub max_steps: String,
+    pub batch: String,
+    pub cutoff: String,
+    pub field: usize,
+    /// The text of the field being edited.
+    pub editing: Option<String>,
+    pub preview: Preview,
+    pub data_page: usize,
+    /// Where runs are written; each run gets a folder inside.
+    pub runs_dir: PathBuf,
+    /// Where `w` saves and `o` loads the config.
+    pub config_path: PathBuf,
+}
+
+impl FactoryState {
+    pub fn new(datasets: Vec<DatasetChoice>, runs_dir: PathBuf, config_path: PathBuf) -> Self {
+        // Lesson 02's settings: they train nano-qwen in well under a minute.
+        Self {
+            model: String::new(),
+            method: Method::Lora,
+            dataset: datasets.iter().position(|d| d.label.starts_with("02")).unwrap_or(0),
+            datasets,
+            rank: "8".into(),
+            alpha: "16".into(),
+            dropout: "0".into(),
+            target: "all".into(),
+            learning_rate: "2e-3".into(),
+            max_steps: "60".into(),
+            batch: "8".into(),
+            cutoff: "128".into(),
+            field: 0,
+            editing: None,
+            preview: Preview::Config,
+            data_page: 0,
+            runs_dir,
+            config_path,
+        }
+    }
+
+    pub fn selected(&self) -> Field {
+        Field::ALL[self.field]
+    }
+
+    /// The text shown for a field.
+    pub fn value(&self, field: Field) -> String {
+        match field {
+            Field::Model if self.model.is_empty() => "nano-qwen".into(),
+            Field::Model => self.model.clone(),
+            Field::Method => self.method.name().into(),
+            Field::Dataset => self
+                .datasets
+                .get(self.dataset)
+                .map_or_else(|| "–".into(), |d| d.label.clone()),
+            Field::Rank => self.rank.clone(),
+            Field::Alpha => self.alpha.clone(),
+            Field::Dropout => self.dropout.clone(),
+            Field::Target => self.target.clone(),
+            Field::LearningRate => self.learning_rate.clone(),
+            Field::MaxSteps => self.max_steps.clone(),
+            Field::Batch => self.batch.clone(),
+            Field::Cutoff => self.cutoff.clone(),
+        }
+    }
+
+    fn text_mut(&mut self, field: Field) -> Option<&mut String> {
+        Some(match field {
+            Field::Model => &mut self.model,
+            Field::Rank => &mut self.rank,
+            Field::Alpha => &mut self.alpha,
+            Field::Dropout => &mut self.dropout,
+            Field::Target => &mut self.target,
+            Field::LearningRate => &mut self.learning_rate,
+            Field::MaxSteps => &mut self.max_steps,
+            Field::Batch => &mut self.batch,
+            Field::Cutoff => &mut self.cutoff,
+            Field::Method | Field::Dataset => return None,
+        })
+    }
+
+    /// Steps a choice field forwards or back.
+    pub fn cycle(&mut self, forward: bool) {
+        let step = |i: usize, n: usize| if forward { (i + 1) % n } else { (i + n - 1) % n };
+        match self.selected() {
+            Field::Method => {
+                let i = Method::ALL.iter().position(|&m| m == self.method).unwrap_or(0);
+                self.method = Method::ALL[step(i, Method::ALL.len())];
+            }
+            Field::Dataset if !self.datasets.is_empty() => {
+                self.dataset = step(self.dataset, self.datasets.len());
+                self.data_page = 0;
+            }
+            _ => {}
+        }
+    }
+
+    /// Enter on a field: a choice steps on, a text field opens for typing.
+    pub fn activate(&mut self) {
+        let field = self.selected();
+        if field.is_choice() {
+            self.cycle(true);
+        } else if let Some(text) = self.text_mut(field) {
+            let current = text.clone();
+            self.editing = Some(current);
+        }
+    }
+
+    /// Enter while typing: the text becomes the field's value.
+    pub fn commit(&mut self) {
+        if let Some(typed) = self.editing.take() {
+            let field = self.selected();
+            if let Some(text) = self.text_mut(field) {
+                *text = typed.trim().to_string();
+            }
+        }
+    }
+
+    pub fn run_dir(&self, name: &str) -> PathBuf {
+        self.runs_dir.join(name)
+    }
+
+    /// The config this form describes for `method`, as TOML the CLI runs
+    /// unchanged; the error names the field that does not parse.
+    pub fn config_for(&self, method: Method, output_dir: &Path) -> Result<String> {
+        fn parse<T: std::str::FromStr>(field: Field, text: &str) -> Result<T> {
+            text.trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("`{}` is not a valid {}", text.trim(), field.key()))
+        }
+        let Some(data) = self.datasets.get(self.dataset) else {
+            bail!("no dataset: the course has no data/*train*.jsonl files");
+        };
+        let mut t = toml::Table::new();
+        if !self.model.trim().is_empty() {
+            t.insert("model".into(), self.model.trim().into());
+        }
+        t.insert("dataset".into(), data.train.display().to_string().into());
+        if let Some(h) = &data.heldout {
+            t.insert("eval_dataset".into(), h.display().to_string().into());
+        }
+        t.insert("finetuning_type".into(), "lora".into());
+        for (key, value) in method.keys() {
+            t.insert((*key).into(), value.clone());
+        }
+        t.insert("lora_rank".into(), parse::<i64>(Field::Rank, &self.rank)?.into());
+        t.insert("lora_alpha".into(), parse::<f64>(Field::Alpha, &self.alpha)?.into());
+        t.insert("lora_dropout".into(), parse::<f64>(Field::Dropout, &self.dropout)?.into());
+        t.insert("lora_target".into(), self.target.trim().into());
+        t.insert(
+            "learning_rate".into(),
+            parse::<f64>(Field::LearningRate, &self.learning_rate)?.into(),
+        );
+        let steps = parse::<i64>(Field::MaxSteps, &self.max_steps)?;
+        t.insert("max_steps".into(), steps.into());
+        t.insert(
+            "per_device_train_batch_size".into(),
+            parse::<i64>(Field::Batch, &self.batch)?.into(),
+        );
+        t.insert("cutoff_len".into(), parse::<i64>(Field::Cutoff, &self.cutoff)?.into());
+        t.insert("lr_scheduler_type".into(), "cosine".into());
+        t.insert("warmup_ratio".into(), 0.1.into());
+        // Five eval points make the dashboard's curve worth reading.
+        if data.heldout.is_some() {
+            t.insert("eval_steps".into(), (steps / 5).max(1).into());
+        }
+        t.insert("seed".into(), 42.into());
+        t.insert("output_dir".into(), output_dir.display().to_string().into());
+        t.insert("overwrite_output_dir".into(), true.into());
+        let text = toml::to_string(&t)?;
+        TrainConfig::from_toml(&text)?;
+        Ok(format!(
+            "# Made by the tunelings Factory ({}). Run it with `tunelings train <this file>`.\n{text}",
+            method.name()
+        ))
+    }
+
+    pub fn config(&self) -> Result<String> {
+        self.config_for(self.method, &self.run_dir(&self.method.name().to_lowercase()))
+    }
+
+    /// Fills the form from a saved config; keys the form has no field for are ignored.
+    pub fn load_toml(&mut self, text: &str) -> Result<()> {
+        let cfg = TrainConfig::from_toml(text)?;
+        self.model = cfg.model.clone().unwrap_or_default();
+        self.method = Method::of(&cfg);
+        let first = cfg.dataset.split(',').next().unwrap_or("").trim();
+        if let Some(i) = self.datasets.iter().position(|d| d.train == Path::new(first)) {
+            self.dataset = i;
+        }
+        self.rank = cfg.lora_rank.to_string();
+        self.alpha = cfg.lora_alpha.unwrap_or(2.0 * cfg.lora_rank as f64).to_string();
+        self.dropout = cfg.lora_dropout.to_string();
+        self.target = cfg.lora_target.clone();
+        self.learning_rate = format!("{:e}", cfg.learning_rate);
+        if let Some(s) = cfg.max_steps {
+            self.max_steps = s.to_string();
+        }
+        self.batch = cfg.per_device_train_batch_size.to_string();
+        self.cutoff = cfg.cutoff_len.to_string();
+        Ok(())
+    }
+
+    /// One page of the dataset's records, each as a short `role: text` line list.
+    pub fn data_page_lines(&self) -> Result<(Vec<String>, usize)> {
+        let Some(data) = self.datasets.get(self.dataset) else {
+            return Ok((Vec::new(), 0));
+        };
+        let text = std::fs::read_to_string(&data.train)
+            .with_context(|| format!("cannot read {}", data.train.display()))?;
+        let records: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let pages = records.len().div_ceil(RECORDS_PER_PAGE).max(1);
+        let page = self.data_page.min(pages - 1);
+        let mut lines = Vec::new();
+        for (i, raw) in records.iter().enumerate().skip(page * RECORDS_PER_PAGE).take(RECORDS_PER_PAGE) {
+            lines.push(format!("#{}", i + 1));
+            lines.extend(summarize_record(raw));
+            lines.push(String::new());
+        }
+        Ok((lines, pages))
+    }
+}
+
+/// `role: content` lines of a chat record (`messages` or `conversations`),
+/// the text of a pretraining record, or the raw line.
+fn summarize_record(raw: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return vec![raw.to_string()];
+    };
+    let turns = v.get("messages").or_else(|| v.get("conversations")).and_then(|m| m.as_array());
+    if let Some(turns) = turns {
+        return turns
+            .iter()
+            .map(|t| {
+                let role = t.get("role").or_else(|| t.get("from")).and_then(|r| r.as_str()).unwrap_or("?");
+                let content = t.get("content").or_else(|| t.get("value")).and_then(|c| c.as_str()).unwrap_or("");
+                format!("  {role}: {content}")
+            })
+            .collect();
+    }
+    let field = |k: &str| v.get(k).and_then(|t| t.as_str()).filter(|t| !t.is_empty());
+    if let Some(instruction) = field("instruction") {
+        let prompt = match field("input") {
+            Some(input) => format!("{instruction}\n{input}"),
+            None => instruction.to_string(),
+        };
+        return vec![
+            format!("  user: {prompt}"),
+            format!("  assistant: {}", field("output").unwrap_or("")),
+        ];
+    }
+    match field("text") {
+        Some(text) => vec![format!("  {text}")],
+        None => vec![raw.to_string()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn factory() -> FactoryState {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/course");
+        let course = Course::load(&dir).unwrap();
+        FactoryState::new(course_datasets(&course), "/runs".into(), "/saved.toml".into())
+    }
+
+    #[test]
+    fn the_course_datasets_pair_train_with_heldout() {
+        let f = factory();
+        assert_eq!(f.datasets.len(), 1);
+        assert_eq!(f.datasets[0].label, "01 train.jsonl");
+        assert!(f.datasets[0].heldout.as_ref().unwrap().ends_with("data/heldout.jsonl"));
+    }
+
+    #[test]
+    fn every_method_builds_a_config_the_trainer_accepts() {
+        let mut f = factory();
+        for m in Method::ALL {
+            let text = f.config_for(m, Path::new("/runs/x")).unwrap();
+            let cfg = TrainConfig::from_toml(&text).unwrap();
+            assert_eq!(Method::of(&cfg), m, "{text}");
+            assert_eq!((cfg.lora_rank, cfg.max_steps, cfg.eval_steps), (8, Some(60), 12));
+        }
+        f.method = Method::Qdora;
+        let text = f.config().unwrap();
+        assert!(text.contains("quantization_bit = 4") && text.contains("use_dora = true"));
+        assert!(text.contains("output_dir = \"/runs/qdora\""));
+    }
+
+    #[test]
+    fn a_field_that_does_not_parse_is_named() {
+        let mut f = factory();
+        f.field = Field::ALL.iter().position(|&x| x == Field::LearningRate).unwrap();
+        f.activate();
+        f.editing = Some("fast".into());
+        f.commit();
+        let err = f.config().unwrap_err().to_string();
+        assert_eq!(err, "`fast` is not a valid learning_rate");
+    }
+
+    #[test]
+    fn choices_cycle_both_ways_and_text_fields_edit() {
+        let mut f = factory();
+        f.field = 1;
+        f.cycle(false);
+        assert_eq!(f.method, Method::Qdora);
+        f.activate();
+        assert_eq!((f.method, f.editing.clone()), (Method::Lora, None));
+        f.field = 3;
+        f.activate();
+        assert_eq!(f.editing.as_deref(), Some("8"));
+        f.editing = Some(" 16 ".into());
+        f.commit();
+        assert_eq!((f.rank.as_str(), f.editing.clone()), ("16", None));
+    }
+
+    #[test]
+    fn a_saved_config_loads_back_into_the_form() {
+        let mut f = factory();
+        f.method = Method::Pissa;
+        f.rank = "4".into();
+        f.learning_rate = "0.0005".into();
+        f.max_steps = "30".into();
+        let text = f.config().unwrap();
+        let mut g = factory();
+        g.load_toml(&text).unwrap();
+        assert_eq!((g.method, g.rank.as_str(), g.max_steps.as_str()), (Method::Pissa, "4", "30"));
+        assert_eq!(g.learning_rate, "5e-4");
+        assert_eq!(g.config_for(Method::Pissa, Path::new("/runs/pissa")).unwrap(), text);
+        assert!(g.load_toml("dataset = 3").is_err());
+    }
+
+    #[test]
+    fn the_dataset_preview_pages_through_records() {
+        let mut f = factory();
+        let (lines, pages) = f.data_page_lines().unwrap();
+        assert!(pages >= 1);
+        assert_eq!(lines[0], "#1");
+        assert!(lines[1].starts_with("  user: "), "{lines:?}");
+        f.data_page = 999;
+        let (last, _) = f.data_page_lines().unwrap();
+        assert!(!last.is_empty(), "a page past the end shows the last page");
+        assert_eq!(summarize_record("{\"text\": \"hi\"}"), ["  hi"]);
+        assert_eq!(summarize_record("not json"), ["not json"]);
+    }
+}
