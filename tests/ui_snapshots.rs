@@ -9,8 +9,11 @@ use tunelings::chat::Role;
 use tunelings::course::catalog::{Course, Kind, Lang};
 use tunelings::course::check::{Status, Verdict};
 use tunelings::course::progress::Progress;
+use tunelings::train::events::{StopReason, TrainEvent};
 use tunelings::ui::app::{App, Pane, Screen};
 use tunelings::ui::chat::Turn;
+use tunelings::ui::dashboard::Dashboard;
+use tunelings::ui::memory_view::Update;
 use tunelings::ui::theme::Theme;
 use tunelings::ui::view;
 
@@ -142,4 +145,171 @@ fn chat_with_an_adapter_answer() {
     assert!(got.contains("model+adapter › Mirefall is a harbour town"));
     assert!(got.contains("› And its lighthouse?▏"));
     snapshot("chat", &got);
+}
+
+/// A made-up but plausible run: loss falling from 3 with a wobble, an eval
+/// point every 5 steps.
+fn fake_run(steps: usize, upto: usize, scale: f64) -> Vec<TrainEvent> {
+    let mut events = vec![TrainEvent::Started {
+        total_steps: steps,
+        start_step: 0,
+        train_samples: 96,
+        eval_samples: 16,
+        trainable_params: 40_960,
+    }];
+    for s in 1..=upto {
+        let x = s as f64;
+        events.push(TrainEvent::Step {
+            step: s,
+            total_steps: steps,
+            epoch: x / 12.0,
+            loss: scale * (3.0 * (-x / 12.0).exp() + 0.6 + 0.15 * (x * 1.7).sin()),
+            lr: 2e-3 * (1.0 - x / steps as f64),
+            grad_norm: 1.5 / x.sqrt(),
+            tokens_per_s: 2100.0,
+            eta_s: (steps - s) as f64 * 0.4,
+            peak_rss_mib: Some(276.0),
+        });
+        if s % 5 == 0 {
+            let loss = scale * (3.0 * (-x / 12.0).exp() + 0.75);
+            events.push(TrainEvent::Eval {
+                step: s,
+                loss,
+                perplexity: loss.exp(),
+                token_accuracy: 0.4,
+            });
+        }
+    }
+    events
+}
+
+#[test]
+fn dashboard_of_a_train_check_in_progress() {
+    let mut a = app(Lang::En);
+    a.open_lesson(0);
+    a.checking("tiny_train");
+    assert_eq!(a.screen, Screen::Dashboard, "a train check opens the dashboard");
+    for e in fake_run(30, 30, 1.0) {
+        a.dashboard.on_event(0, &e);
+    }
+    a.dashboard.on_event(
+        0,
+        &TrainEvent::Finished {
+            step: 30,
+            reason: StopReason::Completed,
+            message: String::new(),
+        },
+    );
+    for e in fake_run(30, 18, 1.1) {
+        a.dashboard.on_event(1, &e);
+    }
+    let got = render(&a, 100, 26);
+    assert!(got.contains("your run · step 18/30 · ETA 0m05s"));
+    assert!(got.contains("reference") && got.contains("done") && got.contains("2100"));
+    snapshot("dashboard_check", &got);
+
+    a.on_verdict(Verdict {
+        name: "tiny_train".into(),
+        lesson: 1,
+        kind: Kind::Train,
+        status: Status::Pass,
+        message: "held-out loss 1.1; the reference reaches 1.0".into(),
+        duration_s: 30.0,
+        score: 1,
+        max_score: 1,
+    });
+    let got = render(&a, 100, 26);
+    assert!(got.contains("tiny_train · passed: held-out loss 1.1"));
+}
+
+#[test]
+fn dashboard_of_one_factory_run_in_turkish() {
+    let mut a = app(Lang::Tr);
+    a.screen = Screen::Dashboard;
+    a.dashboard = Dashboard::new("Factory · DoRA");
+    a.dashboard.add_run("DoRA");
+    for e in fake_run(40, 40, 1.0) {
+        a.dashboard.on_event(0, &e);
+    }
+    a.dashboard.on_event(
+        0,
+        &TrainEvent::Finished {
+            step: 40,
+            reason: StopReason::Completed,
+            message: "done".into(),
+        },
+    );
+    a.export_from = Some("runs/dora".into());
+    a.on_run_end(false, 0, 16.0, None);
+    a.on_jobs_done();
+    let got = render(&a, 100, 24);
+    assert!(got.contains("yumuşatılmış") && got.contains("0m16s") && got.contains("bitti"));
+    assert!(got.contains("Dışa aktar: 1 PEFT"));
+    snapshot("dashboard_factory_tr", &got);
+}
+
+#[test]
+fn factory_form_with_the_dataset_preview() {
+    let mut a = app(Lang::En);
+    a.go(Screen::Factory);
+    a.factory.field = 1;
+    a.factory.cycle(true);
+    a.factory.preview = tunelings::ui::factory::Preview::Data;
+    let got = render(&a, 110, 22);
+    assert!(got.contains("method                      ‹ rsLoRA ›"));
+    assert!(got.contains("Dataset · page 1/3") && got.contains("user: What is the capital of Velora?"));
+    snapshot("factory", &got);
+    // The config pane shows what `tunelings train` would run.
+    a.factory.preview = tunelings::ui::factory::Preview::Config;
+    let config = render(&a, 200, 30);
+    assert!(config.contains("use_rslora = true") && config.contains("lora_rank = 8"));
+}
+
+#[test]
+fn race_of_three_methods() {
+    let mut a = app(Lang::En);
+    a.go(Screen::Race);
+    let f = a.factory.clone();
+    a.race.start(&f).unwrap();
+    for (run, scale) in [(0, 1.0), (1, 0.9), (2, 0.8)] {
+        let upto = if run == 2 { 12 } else { 30 };
+        for e in fake_run(30, upto, scale) {
+            a.race.dashboard.on_event(run, &e);
+        }
+    }
+    a.on_run_end(true, 0, 12.0, None);
+    a.on_run_end(true, 1, 14.5, None);
+    let got = render(&a, 120, 26);
+    assert!(got.contains("LoRA vs DoRA vs PiSSA"));
+    assert!(got.contains("PiSSA · step 12/30"));
+    assert!(got.contains("0m12s") && got.contains("0m15s"));
+    snapshot("race", &got);
+}
+
+#[test]
+fn memory_game_after_three_loads() {
+    let mut a = app(Lang::En);
+    a.go(Screen::Memory);
+    a.memory.big = true;
+    a.memory.start();
+    for (series, top) in [(0, 1900.0), (1, 980.0), (2, 740.0)] {
+        for i in 0..=20 {
+            let seconds = i as f64 * 0.5;
+            a.memory.on_update(Update::Sample {
+                series,
+                seconds,
+                mib: 20.0 + (top - 20.0) * (i as f64 / 16.0).min(1.0),
+            });
+        }
+        a.memory.on_update(Update::Loaded {
+            series,
+            rss_mib: top,
+            load_s: 8.0,
+        });
+    }
+    a.memory.on_update(Update::Done(None));
+    let got = render(&a, 100, 24);
+    assert!(got.contains("Qwen2.5-0.5B shape"));
+    assert!(got.contains("nf4         740 MiB     8.00 s     0.39×"));
+    snapshot("memory", &got);
 }

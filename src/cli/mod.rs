@@ -320,7 +320,12 @@ fn run(command: Command) -> Result<ExitCode> {
             shape,
             model,
             hold_ms,
-        }) => bench::load::run(shape, model.as_deref(), format, std::time::Duration::from_millis(hold_ms))?,
+        }) => bench::load::run(
+            shape,
+            model.as_deref(),
+            format,
+            std::time::Duration::from_millis(hold_ms),
+        )?,
         Command::Bench(BenchCommand::Train {
             method,
             shape,

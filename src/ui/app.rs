@@ -4,6 +4,7 @@
 use super::chat::{ChatState, Turn};
 use super::dashboard::Dashboard;
 use super::factory::{course_datasets, FactoryState, Preview};
+use super::i18n::{t, Key};
 use super::markdown;
 use super::memory_view::MemoryState;
 use super::race::{Job, RaceState};
@@ -12,7 +13,7 @@ use crate::chat::Role;
 use crate::course::catalog::{Course, Lang};
 use crate::course::check::Verdict;
 use crate::course::progress::Progress;
-use super::i18n::{t, Key};
+use crate::train::events::StopReason;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 use ratatui::text::Line;
@@ -95,14 +96,25 @@ pub enum Action {
     /// Send the chat's conversation to the model.
     Chat,
     /// Train these one after another (the Race's chart when `race`).
-    Train { jobs: Vec<Job>, race: bool },
+    Train {
+        jobs: Vec<Job>,
+        race: bool,
+    },
     /// The abort key: the running training saves a checkpoint and stops.
     StopTraining,
-    SaveConfig { path: PathBuf, text: String },
+    SaveConfig {
+        path: PathBuf,
+        text: String,
+    },
     LoadConfig(PathBuf),
     /// The memory game, on the 0.5B shape when `big`.
-    Memory { big: bool },
-    Export { run_dir: PathBuf, format: ExportFormat },
+    Memory {
+        big: bool,
+    },
+    Export {
+        run_dir: PathBuf,
+        format: ExportFormat,
+    },
     Quit,
 }
 
@@ -286,10 +298,15 @@ impl App {
     }
 
     fn on_dashboard_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let completed = self
+            .dashboard
+            .runs
+            .last()
+            .is_some_and(|r| matches!(r.finished, Some((StopReason::Completed, _))));
         let export = |format| {
             self.export_from
                 .clone()
-                .filter(|_| !self.dashboard.running())
+                .filter(|_| completed)
                 .map(|run_dir| Action::Export { run_dir, format })
         };
         match key.code {
@@ -369,7 +386,11 @@ impl App {
                         self.export_from = Some(run_dir.clone());
                         self.job_running = true;
                         self.screen = Screen::Dashboard;
-                        let job = Job { label, config, run_dir };
+                        let job = Job {
+                            label,
+                            config,
+                            run_dir,
+                        };
                         return Some(Action::Train {
                             jobs: vec![job],
                             race: false,
@@ -450,12 +471,27 @@ impl App {
                     chat.turns.clear();
                     return None;
                 }
+                if let Some(result) = chat.sampling.set(&text) {
+                    chat.error = result.err();
+                    return None;
+                }
                 let adapter = chat.use_adapter && chat.adapter.is_some();
-                chat.turns.push(Turn {
-                    role: Role::User,
-                    text,
-                    adapter,
-                });
+                if text == "/ab" {
+                    // The last prompt again, answered by the other model.
+                    let answered = chat.turns.last().is_some_and(|t| t.role == Role::Assistant);
+                    if chat.adapter.is_none() || !answered {
+                        chat.error = Some(t(self.lang, Key::AbNeedsAdapter).into());
+                        return None;
+                    }
+                    chat.use_adapter = !chat.use_adapter;
+                } else {
+                    chat.turns.push(Turn {
+                        role: Role::User,
+                        text,
+                        adapter,
+                    });
+                }
+                let adapter = chat.use_adapter && chat.adapter.is_some();
                 chat.turns.push(Turn {
                     role: Role::Assistant,
                     text: String::new(),
@@ -511,7 +547,11 @@ impl App {
 
     fn move_lesson(&mut self, down: bool) {
         let last = self.course.lessons.len().saturating_sub(1);
-        self.lesson = if down { (self.lesson + 1).min(last) } else { self.lesson.saturating_sub(1) };
+        self.lesson = if down {
+            (self.lesson + 1).min(last)
+        } else {
+            self.lesson.saturating_sub(1)
+        };
     }
 
     fn scroll(&mut self, down: bool, amount: u16) {
@@ -580,7 +620,12 @@ impl App {
             MouseEventKind::ScrollUp => false,
             MouseEventKind::Down(MouseButton::Left) => {
                 let at = Position::new(m.column, m.row);
-                let hit = self.hits.borrow().iter().find(|(r, _)| r.contains(at)).map(|&(_, h)| h);
+                let hit = self
+                    .hits
+                    .borrow()
+                    .iter()
+                    .find(|(r, _)| r.contains(at))
+                    .map(|&(_, h)| h);
                 match hit {
                     Some(Hit::Lesson(i)) if i == self.lesson => self.open_lesson(i),
                     Some(Hit::Lesson(i)) => self.lesson = i,
@@ -625,7 +670,11 @@ impl App {
 
     /// A Factory or Race run ended (`seconds` of wall time), or the memory game did.
     pub fn on_run_end(&mut self, race: bool, run: usize, seconds: f64, error: Option<String>) {
-        let dash = if race { &mut self.race.dashboard } else { &mut self.dashboard };
+        let dash = if race {
+            &mut self.race.dashboard
+        } else {
+            &mut self.dashboard
+        };
         if let Some(r) = dash.runs.get_mut(run) {
             r.seconds = Some(seconds);
         }
@@ -644,8 +693,12 @@ impl App {
         self.job_running = false;
         self.dashboard.stopping = false;
         self.race.dashboard.stopping = false;
-        if self.export_from.is_some() && self.screen == Screen::Dashboard && self.dashboard.status.is_none() {
-            self.dashboard.status = Some(t(self.lang, Key::ExportHelp).into());
+        if self.export_from.is_some() && self.dashboard.status.is_none() {
+            self.dashboard.status = match self.dashboard.runs.last().and_then(|r| r.finished.clone()) {
+                Some((StopReason::Completed, _)) => Some(t(self.lang, Key::ExportHelp).into()),
+                Some((_, message)) => Some(message),
+                None => None,
+            };
         }
     }
 
@@ -827,8 +880,170 @@ mod tests {
         a.chat.adapter = Some("run".into());
         press(&mut a, KeyCode::Tab);
         assert!(a.chat.use_adapter);
+        a.chat.streaming = false;
+        a.chat.input.clear();
+        a.chat.turns[1].text = "base answer".into();
+        for c in "/ab".chars() {
+            press(&mut a, KeyCode::Char(c));
+        }
+        assert_eq!(press(&mut a, KeyCode::Enter), Some(Action::Chat));
+        assert_eq!(a.chat.turns.len(), 3, "no new prompt, a second answer");
+        assert!(
+            !a.chat.use_adapter && !a.chat.turns[2].adapter,
+            "the other model answers"
+        );
         press(&mut a, KeyCode::Esc);
         assert_eq!(a.screen, Screen::Lesson);
+    }
+
+    fn finish(a: &mut App, reason: StopReason) {
+        let e = crate::train::events::TrainEvent::Finished {
+            step: 1,
+            reason,
+            message: "interrupted at step 1".into(),
+        };
+        a.dashboard.on_event(0, &e);
+        a.on_run_end(false, 0, 1.0, None);
+        a.on_jobs_done();
+    }
+
+    #[test]
+    fn the_factory_edits_a_field_then_starts_a_run_on_the_dashboard() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('F'));
+        assert_eq!(a.screen, Screen::Factory);
+        for _ in 0..3 {
+            press(&mut a, KeyCode::Char('j'));
+        }
+        press(&mut a, KeyCode::Enter);
+        assert_eq!(a.factory.editing.as_deref(), Some("8"));
+        press(&mut a, KeyCode::Backspace);
+        press(&mut a, KeyCode::Char('q')); // typed, not quit
+        assert_eq!(a.factory.editing.as_deref(), Some("q"));
+        press(&mut a, KeyCode::Esc);
+        assert_eq!(
+            (a.factory.rank.as_str(), a.screen),
+            ("8", Screen::Factory),
+            "Esc cancels the edit"
+        );
+        press(&mut a, KeyCode::Enter);
+        press(&mut a, KeyCode::Char('4'));
+        press(&mut a, KeyCode::Enter);
+        assert_eq!(a.factory.rank, "84");
+        let Some(Action::Train { jobs, race: false }) = press(&mut a, KeyCode::Char('s')) else {
+            panic!("s starts a training");
+        };
+        assert!(jobs[0].config.contains("lora_rank = 84"));
+        assert_eq!((a.screen, a.job_running), (Screen::Dashboard, true));
+        assert_eq!(
+            press(&mut a, KeyCode::Char('1')),
+            None,
+            "nothing to export while it runs"
+        );
+        a.dashboard.on_event(
+            0,
+            &crate::train::events::TrainEvent::Started {
+                total_steps: 5,
+                start_step: 0,
+                train_samples: 1,
+                eval_samples: 0,
+                trainable_params: 1,
+            },
+        );
+        assert_eq!(press(&mut a, KeyCode::Char('x')), Some(Action::StopTraining));
+        assert!(a.dashboard.stopping);
+        finish(&mut a, StopReason::Interrupted);
+        assert!(!a.job_running);
+        assert_eq!(a.dashboard.status.as_deref(), Some("interrupted at step 1"));
+        assert_eq!(
+            press(&mut a, KeyCode::Char('3')),
+            None,
+            "a stopped run has no adapter to export"
+        );
+        press(&mut a, KeyCode::Esc);
+        assert_eq!(a.screen, Screen::Home);
+    }
+
+    #[test]
+    fn a_completed_factory_run_exports_and_a_busy_one_refuses_more_work() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('F'));
+        press(&mut a, KeyCode::Char('s'));
+        assert_eq!(press(&mut a, KeyCode::Char('M')), None);
+        assert_eq!(press(&mut a, KeyCode::Enter), None, "one job at a time");
+        assert!(a.notice.is_some());
+        press(&mut a, KeyCode::Char('D'));
+        finish(&mut a, StopReason::Completed);
+        assert_eq!(
+            press(&mut a, KeyCode::Char('3')),
+            Some(Action::Export {
+                run_dir: "runs/lora".into(),
+                format: ExportFormat::Gguf
+            })
+        );
+        press(&mut a, KeyCode::Char('M'));
+        press(&mut a, KeyCode::Char('b'));
+        assert_eq!(press(&mut a, KeyCode::Enter), Some(Action::Memory { big: true }));
+        assert!(a.memory.running && a.job_running);
+    }
+
+    #[test]
+    fn the_race_needs_two_methods_and_starts_one_job_each() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('R'));
+        press(&mut a, KeyCode::Char(' ')); // drops LoRA
+        press(&mut a, KeyCode::Char('j'));
+        press(&mut a, KeyCode::Char('j'));
+        press(&mut a, KeyCode::Char(' ')); // drops DoRA
+        assert_eq!(press(&mut a, KeyCode::Enter), None);
+        assert!(a.notice.as_deref().unwrap().contains("at least two"));
+        press(&mut a, KeyCode::Char('k'));
+        press(&mut a, KeyCode::Char(' ')); // adds rsLoRA
+        let Some(Action::Train { jobs, race: true }) = press(&mut a, KeyCode::Enter) else {
+            panic!("Enter starts the race");
+        };
+        let labels: Vec<&str> = jobs.iter().map(|j| j.label.as_str()).collect();
+        assert_eq!(labels, ["rsLoRA", "PiSSA"]);
+        assert_eq!(a.race.dashboard.runs.len(), 2);
+    }
+
+    #[test]
+    fn clicks_select_what_the_last_frame_drew_there() {
+        let mut a = app();
+        let click = |a: &mut App, column, row| {
+            a.on_mouse(MouseEvent {
+                kind: MouseEventKind::Down(MouseButton::Left),
+                column,
+                row,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        a.hits.borrow_mut().push((Rect::new(0, 5, 40, 1), Hit::Lesson(0)));
+        click(&mut a, 3, 4);
+        assert_eq!(a.screen, Screen::Home, "a click beside the row does nothing");
+        click(&mut a, 3, 5);
+        assert_eq!(
+            a.screen,
+            Screen::Lesson,
+            "a click on the selected lesson opens it"
+        );
+        a.hits.borrow_mut().clear();
+        a.hits.borrow_mut().extend([
+            (Rect::new(50, 1, 30, 1), Hit::Exercise(2)),
+            (Rect::new(50, 0, 30, 5), Hit::Pane(Pane::Exercises)),
+            (Rect::new(0, 0, 50, 20), Hit::Pane(Pane::Chapter)),
+        ]);
+        click(&mut a, 60, 1);
+        assert_eq!((a.exercise, a.focus), (2, Pane::Exercises));
+        click(&mut a, 10, 10);
+        assert_eq!(a.focus, Pane::Chapter);
+        a.on_mouse(MouseEvent {
+            kind: MouseEventKind::ScrollDown,
+            column: 10,
+            row: 10,
+            modifiers: KeyModifiers::NONE,
+        });
+        assert_eq!(a.chapter_scroll, 3);
     }
 
     #[test]

@@ -19,6 +19,56 @@ pub struct Turn {
     pub adapter: bool,
 }
 
+/// Sampling the learner sets with `/temp`, `/top_p` and `/max`; unset
+/// values come from the model's generation_config.json.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub max_new_tokens: usize,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Self {
+            temperature: None,
+            top_p: None,
+            max_new_tokens: 200,
+        }
+    }
+}
+
+impl Sampling {
+    /// Applies `/temp X`, `/top_p X` or `/max N`; Err says what was expected.
+    pub fn set(&mut self, command: &str) -> Option<Result<(), String>> {
+        let (name, value) = command.split_once(' ').unwrap_or((command, ""));
+        let value = value.trim();
+        let number = |lo: f64, hi: f64| {
+            value
+                .parse::<f64>()
+                .ok()
+                .filter(|v| (lo..=hi).contains(v))
+                .ok_or_else(|| format!("{name} takes a number from {lo} to {hi}, not `{value}`"))
+        };
+        Some(match name {
+            "/temp" => number(0.0, 5.0).map(|v| self.temperature = Some(v)),
+            "/top_p" => number(0.0, 1.0).map(|v| self.top_p = Some(v)),
+            "/max" => number(1.0, 4096.0).map(|v| self.max_new_tokens = v as usize),
+            _ => return None,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        let or_default = |v: Option<f64>| v.map_or("model".to_string(), |v| format!("{v}"));
+        format!(
+            "temp {} · top-p {} · max {}",
+            or_default(self.temperature),
+            or_default(self.top_p),
+            self.max_new_tokens
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ChatState {
     pub turns: Vec<Turn>,
@@ -27,22 +77,29 @@ pub struct ChatState {
     pub use_adapter: bool,
     pub adapter: Option<PathBuf>,
     pub system: Option<String>,
+    pub sampling: Sampling,
     pub error: Option<String>,
 }
 
 impl ChatState {
-    /// The conversation as the model sees it.
+    /// The conversation as the model sees it. An answer followed by another
+    /// answer (`/ab` asked the other model) gives way to the later one.
     pub fn messages(&self) -> Vec<Message> {
         let mut out: Vec<Message> = self
             .system
             .iter()
             .map(|s| Message::new(Role::System, s.clone()))
             .collect();
+        let superseded = |i: usize| {
+            self.turns[i].role == Role::Assistant
+                && self.turns.get(i + 1).is_some_and(|n| n.role == Role::Assistant)
+        };
         out.extend(
             self.turns
                 .iter()
-                .filter(|t| !(t.role == Role::Assistant && t.text.is_empty()))
-                .map(|t| Message::new(t.role, t.text.clone())),
+                .enumerate()
+                .filter(|&(i, t)| !(t.role == Role::Assistant && (t.text.is_empty() || superseded(i))))
+                .map(|(_, t)| Message::new(t.role, t.text.clone())),
         );
         out
     }
@@ -57,6 +114,7 @@ impl ChatState {
 pub struct Request {
     pub messages: Vec<Message>,
     pub adapter: Option<PathBuf>,
+    pub sampling: Sampling,
 }
 
 pub enum Reply {
@@ -73,11 +131,13 @@ fn load(model: Option<&str>, adapter: Option<&Path>) -> Result<Checkpoint> {
     Ok(ckpt)
 }
 
-fn answer(ckpt: &Checkpoint, messages: &[Message], out: &dyn Fn(Reply)) -> Result<()> {
-    let prompt = ckpt.template.render(messages, true);
+fn answer(ckpt: &Checkpoint, req: &Request, out: &dyn Fn(Reply)) -> Result<()> {
+    let prompt = ckpt.template.render(&req.messages, true);
     let ids = ckpt.tokenizer.encode(&prompt)?;
     let mut params = ckpt.generation.sampling();
-    params.max_new_tokens = 200;
+    params.temperature = req.sampling.temperature.unwrap_or(params.temperature);
+    params.top_p = req.sampling.top_p.unwrap_or(params.top_p);
+    params.max_new_tokens = req.sampling.max_new_tokens;
     let mut stream = TokenStream::new(&ckpt.tokenizer);
     crate::generate::generate(&ckpt.model, &ids, &params, &ckpt.stop_ids(), |id| {
         if let Some(piece) = stream.push(id)? {
@@ -113,7 +173,7 @@ pub fn spawn(model: Option<String>, send: impl Fn(Reply) + Send + 'static) -> Se
                         base.as_ref().expect("just loaded")
                     }
                 };
-                answer(ckpt, &req.messages, &send)
+                answer(ckpt, &req, &send)
             })();
             send(Reply::Done(result.err().map(|e| format!("{e:#}"))));
         }
@@ -124,6 +184,41 @@ pub fn spawn(model: Option<String>, send: impl Fn(Reply) + Send + 'static) -> Se
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sampling_commands_set_checked_values() {
+        let mut s = Sampling::default();
+        assert_eq!(s.set("/temp 0.7"), Some(Ok(())));
+        assert_eq!(s.set("/max 50"), Some(Ok(())));
+        assert_eq!(
+            s.set("/top_p 2"),
+            Some(Err("/top_p takes a number from 0 to 1, not `2`".into()))
+        );
+        assert_eq!(s.set("/hello"), None);
+        assert_eq!(s.describe(), "temp 0.7 · top-p model · max 50");
+    }
+
+    #[test]
+    fn a_second_answer_to_the_same_prompt_replaces_the_first_in_the_history() {
+        let turn = |role, text: &str| Turn {
+            role,
+            text: text.into(),
+            adapter: false,
+        };
+        let mut c = ChatState {
+            turns: vec![
+                turn(Role::User, "hi"),
+                turn(Role::Assistant, "base says hi"),
+                turn(Role::Assistant, ""),
+            ],
+            ..ChatState::default()
+        };
+        let texts = |c: &ChatState| c.messages().into_iter().map(|m| m.content).collect::<Vec<_>>();
+        assert_eq!(texts(&c), ["hi"], "the other model answers the prompt alone");
+        c.turns[2].text = "adapter says hi".into();
+        c.turns.push(turn(Role::User, "more"));
+        assert_eq!(texts(&c), ["hi", "adapter says hi", "more"]);
+    }
 
     #[test]
     fn the_worker_streams_a_reply_from_nano_qwen() {
@@ -141,6 +236,11 @@ mod tests {
             .send(Request {
                 messages: state.messages(),
                 adapter: None,
+                sampling: Sampling {
+                    temperature: Some(0.0),
+                    top_p: None,
+                    max_new_tokens: 12,
+                },
             })
             .unwrap();
         state.turns.push(Turn {

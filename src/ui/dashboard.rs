@@ -12,9 +12,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, Gauge, GraphType, Paragraph, Wrap};
 use ratatui::Frame;
 
-/// Weight of the past in the smoothed curve (TensorBoard's default 0.6 is
-/// too jumpy for batches this small).
-const SMOOTHING: f64 = 0.9;
+/// Weight of the past in the smoothed curve: steady on small batches, yet
+/// it follows a 60-step run without lagging far behind.
+const SMOOTHING: f64 = 0.8;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Run {
@@ -154,7 +154,9 @@ fn duration(s: f64) -> String {
 fn bounds(values: impl Iterator<Item = f64>) -> [f64; 2] {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
     if !lo.is_finite() {
         return [0.0, 1.0];
     }
@@ -162,7 +164,8 @@ fn bounds(values: impl Iterator<Item = f64>) -> [f64; 2] {
     [(lo - pad).max(0.0), hi + pad]
 }
 
-const MARKERS: [Marker; 4] = [Marker::Braille, Marker::Dot, Marker::Block, Marker::Bar];
+/// One marker per run, so runs stay apart without colour; dots are eval points.
+const MARKERS: [Marker; 4] = [Marker::Braille, Marker::Block, Marker::Bar, Marker::HalfBlock];
 
 pub fn draw(f: &mut Frame, area: Rect, dash: &Dashboard, theme: &Theme, lang: Lang) {
     let block = Block::default()
@@ -189,11 +192,24 @@ pub fn draw(f: &mut Frame, area: Rect, dash: &Dashboard, theme: &Theme, lang: La
             t(lang, Key::Step),
             r.step,
             r.total_steps,
-            if r.running() { duration(r.eta_s) } else { "–".into() }
+            if r.running() {
+                duration(r.eta_s)
+            } else {
+                "–".into()
+            }
         );
-        f.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(theme.key()), gauge);
+        f.render_widget(
+            Gauge::default()
+                .ratio(ratio)
+                .label(label)
+                .gauge_style(theme.key()),
+            gauge,
+        );
     } else {
-        f.render_widget(Paragraph::new(Line::styled(t(lang, Key::WaitingForTraining), theme.dim())), gauge);
+        f.render_widget(
+            Paragraph::new(Line::styled(t(lang, Key::WaitingForTraining), theme.dim())),
+            gauge,
+        );
     }
 
     loss_chart(f, chart, dash, theme, lang);
@@ -218,7 +234,11 @@ fn loss_chart(f: &mut Frame, area: Rect, dash: &Dashboard, theme: &Theme, lang: 
                     .data(&r.losses),
             );
         }
-        let name = if single { t(lang, Key::LossSmoothed).to_string() } else { r.label.clone() };
+        let name = if single {
+            t(lang, Key::LossSmoothed).to_string()
+        } else {
+            r.label.clone()
+        };
         sets.push(
             Dataset::default()
                 .name(name)
@@ -228,14 +248,17 @@ fn loss_chart(f: &mut Frame, area: Rect, dash: &Dashboard, theme: &Theme, lang: 
                 .data(&r.smoothed),
         );
         if !r.evals.is_empty() {
-            sets.push(
-                Dataset::default()
-                    .name(if single { t(lang, Key::EvalLoss).to_string() } else { String::new() })
-                    .marker(Marker::Dot)
-                    .graph_type(GraphType::Scatter)
-                    .style(style.add_modifier(ratatui::style::Modifier::BOLD))
-                    .data(&r.evals),
-            );
+            let evals = Dataset::default()
+                .marker(Marker::Dot)
+                .graph_type(GraphType::Scatter)
+                .style(style.add_modifier(ratatui::style::Modifier::BOLD))
+                .data(&r.evals);
+            // Unnamed datasets stay out of the legend.
+            sets.push(if single {
+                evals.name(t(lang, Key::EvalLoss))
+            } else {
+                evals
+            });
         }
     }
     let xmax = dash
@@ -260,7 +283,6 @@ fn loss_chart(f: &mut Frame, area: Rect, dash: &Dashboard, theme: &Theme, lang: 
         )
         .y_axis(
             Axis::default()
-                .title(t(lang, Key::Loss))
                 .bounds(y)
                 .labels(vec![label(y[0]), label((y[0] + y[1]) / 2.0), label(y[1])]),
         )
@@ -303,7 +325,11 @@ fn figure_lines(dash: &Dashboard, theme: &Theme, lang: Lang) -> Vec<Line<'static
                 " {:>8} {:>9} {:>9} {:>9} {:>10} {:>9} {:>7}  {state}",
                 opt(r.smoothed.last().map(|&(_, l)| l), 4),
                 opt(r.last_eval(), 4),
-                if r.losses.is_empty() { "–".into() } else { format!("{:.1e}", r.lr) },
+                if r.losses.is_empty() {
+                    "–".into()
+                } else {
+                    format!("{:.1e}", r.lr)
+                },
                 opt((!r.losses.is_empty()).then_some(r.grad_norm), 3),
                 opt((!r.losses.is_empty()).then_some(r.tokens_per_s), 0),
                 r.peak_rss_mib.map_or("–".into(), |m| format!("{m:.0} MiB")),
@@ -352,7 +378,7 @@ mod tests {
         r.on_event(&step(1, 2.0));
         r.on_event(&step(2, 1.0));
         assert_eq!(r.smoothed[0], (1.0, 2.0));
-        assert!((r.smoothed[1].1 - (0.9 * 2.0 + 0.1 * 1.0)).abs() < 1e-12);
+        assert!((r.smoothed[1].1 - (0.8 * 2.0 + 0.2 * 1.0)).abs() < 1e-12);
         assert!(r.running());
     }
 

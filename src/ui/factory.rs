@@ -54,7 +54,12 @@ impl Method {
 
     /// The method a parsed config selects.
     fn of(cfg: &TrainConfig) -> Method {
-        match (cfg.quantization_bit == Some(4), cfg.use_dora, cfg.pissa_init, cfg.use_rslora) {
+        match (
+            cfg.quantization_bit == Some(4),
+            cfg.use_dora,
+            cfg.pissa_init,
+            cfg.use_rslora,
+        ) {
             (true, true, ..) => Method::Qdora,
             (true, false, ..) => Method::Qlora,
             (false, true, ..) => Method::Dora,
@@ -136,13 +141,20 @@ pub fn course_datasets(course: &Course) -> Vec<DatasetChoice> {
             .flatten()
             .map(|e| e.path())
             .filter(|p| {
-                let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
                 name.ends_with(".jsonl") && name.contains("train")
             })
             .collect();
         files.sort();
         for train in files {
-            let name = train.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let name = train
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             let heldout = Some(train.with_file_name(name.replace("train", "heldout"))).filter(|p| p.exists());
             out.push(DatasetChoice {
                 label: format!("{:02} {}", lesson.number, name),
@@ -195,7 +207,10 @@ impl FactoryState {
         Self {
             model: String::new(),
             method: Method::Lora,
-            dataset: datasets.iter().position(|d| d.label.starts_with("02")).unwrap_or(0),
+            dataset: datasets
+                .iter()
+                .position(|d| d.label.starts_with("02"))
+                .unwrap_or(0),
             datasets,
             rank: "8".into(),
             alpha: "16".into(),
@@ -306,43 +321,48 @@ impl FactoryState {
         let Some(data) = self.datasets.get(self.dataset) else {
             bail!("no dataset: the course has no data/*train*.jsonl files");
         };
-        let mut t = toml::Table::new();
+        // In reading order (a toml::Table would sort the keys).
+        let mut t: Vec<(String, toml::Value)> = Vec::new();
+        let mut put = |key: &str, value: toml::Value| t.push((key.to_string(), value));
         if !self.model.trim().is_empty() {
-            t.insert("model".into(), self.model.trim().into());
+            put("model", self.model.trim().into());
         }
-        t.insert("dataset".into(), data.train.display().to_string().into());
+        put("dataset", data.train.display().to_string().into());
         if let Some(h) = &data.heldout {
-            t.insert("eval_dataset".into(), h.display().to_string().into());
+            put("eval_dataset", h.display().to_string().into());
         }
-        t.insert("finetuning_type".into(), "lora".into());
+        put("finetuning_type", "lora".into());
         for (key, value) in method.keys() {
-            t.insert((*key).into(), value.clone());
+            put(key, value.clone());
         }
-        t.insert("lora_rank".into(), parse::<i64>(Field::Rank, &self.rank)?.into());
-        t.insert("lora_alpha".into(), parse::<f64>(Field::Alpha, &self.alpha)?.into());
-        t.insert("lora_dropout".into(), parse::<f64>(Field::Dropout, &self.dropout)?.into());
-        t.insert("lora_target".into(), self.target.trim().into());
-        t.insert(
-            "learning_rate".into(),
+        put("lora_rank", parse::<i64>(Field::Rank, &self.rank)?.into());
+        put("lora_alpha", parse::<f64>(Field::Alpha, &self.alpha)?.into());
+        put(
+            "lora_dropout",
+            parse::<f64>(Field::Dropout, &self.dropout)?.into(),
+        );
+        put("lora_target", self.target.trim().into());
+        put(
+            "learning_rate",
             parse::<f64>(Field::LearningRate, &self.learning_rate)?.into(),
         );
         let steps = parse::<i64>(Field::MaxSteps, &self.max_steps)?;
-        t.insert("max_steps".into(), steps.into());
-        t.insert(
-            "per_device_train_batch_size".into(),
+        put("max_steps", steps.into());
+        put(
+            "per_device_train_batch_size",
             parse::<i64>(Field::Batch, &self.batch)?.into(),
         );
-        t.insert("cutoff_len".into(), parse::<i64>(Field::Cutoff, &self.cutoff)?.into());
-        t.insert("lr_scheduler_type".into(), "cosine".into());
-        t.insert("warmup_ratio".into(), 0.1.into());
+        put("cutoff_len", parse::<i64>(Field::Cutoff, &self.cutoff)?.into());
+        put("lr_scheduler_type", "cosine".into());
+        put("warmup_ratio", 0.1.into());
         // Five eval points make the dashboard's curve worth reading.
         if data.heldout.is_some() {
-            t.insert("eval_steps".into(), (steps / 5).max(1).into());
+            put("eval_steps", (steps / 5).max(1).into());
         }
-        t.insert("seed".into(), 42.into());
-        t.insert("output_dir".into(), output_dir.display().to_string().into());
-        t.insert("overwrite_output_dir".into(), true.into());
-        let text = toml::to_string(&t)?;
+        put("seed", 42.into());
+        put("output_dir", output_dir.display().to_string().into());
+        put("overwrite_output_dir", true.into());
+        let text: String = t.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
         TrainConfig::from_toml(&text)?;
         Ok(format!(
             "# Made by the tunelings Factory ({}). Run it with `tunelings train <this file>`.\n{text}",
@@ -387,7 +407,12 @@ impl FactoryState {
         let pages = records.len().div_ceil(RECORDS_PER_PAGE).max(1);
         let page = self.data_page.min(pages - 1);
         let mut lines = Vec::new();
-        for (i, raw) in records.iter().enumerate().skip(page * RECORDS_PER_PAGE).take(RECORDS_PER_PAGE) {
+        for (i, raw) in records
+            .iter()
+            .enumerate()
+            .skip(page * RECORDS_PER_PAGE)
+            .take(RECORDS_PER_PAGE)
+        {
             lines.push(format!("#{}", i + 1));
             lines.extend(summarize_record(raw));
             lines.push(String::new());
@@ -402,13 +427,24 @@ fn summarize_record(raw: &str) -> Vec<String> {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(raw) else {
         return vec![raw.to_string()];
     };
-    let turns = v.get("messages").or_else(|| v.get("conversations")).and_then(|m| m.as_array());
+    let turns = v
+        .get("messages")
+        .or_else(|| v.get("conversations"))
+        .and_then(|m| m.as_array());
     if let Some(turns) = turns {
         return turns
             .iter()
             .map(|t| {
-                let role = t.get("role").or_else(|| t.get("from")).and_then(|r| r.as_str()).unwrap_or("?");
-                let content = t.get("content").or_else(|| t.get("value")).and_then(|c| c.as_str()).unwrap_or("");
+                let role = t
+                    .get("role")
+                    .or_else(|| t.get("from"))
+                    .and_then(|r| r.as_str())
+                    .unwrap_or("?");
+                let content = t
+                    .get("content")
+                    .or_else(|| t.get("value"))
+                    .and_then(|c| c.as_str())
+                    .unwrap_or("");
                 format!("  {role}: {content}")
             })
             .collect();
@@ -445,7 +481,11 @@ mod tests {
         let f = factory();
         assert_eq!(f.datasets.len(), 1);
         assert_eq!(f.datasets[0].label, "01 train.jsonl");
-        assert!(f.datasets[0].heldout.as_ref().unwrap().ends_with("data/heldout.jsonl"));
+        assert!(f.datasets[0]
+            .heldout
+            .as_ref()
+            .unwrap()
+            .ends_with("data/heldout.jsonl"));
     }
 
     #[test]
@@ -500,9 +540,15 @@ mod tests {
         let text = f.config().unwrap();
         let mut g = factory();
         g.load_toml(&text).unwrap();
-        assert_eq!((g.method, g.rank.as_str(), g.max_steps.as_str()), (Method::Pissa, "4", "30"));
+        assert_eq!(
+            (g.method, g.rank.as_str(), g.max_steps.as_str()),
+            (Method::Pissa, "4", "30")
+        );
         assert_eq!(g.learning_rate, "5e-4");
-        assert_eq!(g.config_for(Method::Pissa, Path::new("/runs/pissa")).unwrap(), text);
+        assert_eq!(
+            g.config_for(Method::Pissa, Path::new("/runs/pissa")).unwrap(),
+            text
+        );
         assert!(g.load_toml("dataset = 3").is_err());
     }
 

@@ -26,7 +26,11 @@ pub fn factory(f: &mut Frame, app: &App, area: Rect) {
         } else {
             ("", "")
         };
-        let style = if selected { theme.selected() } else { Style::default() };
+        let style = if selected {
+            theme.selected()
+        } else {
+            Style::default()
+        };
         lines.push(Line::from(vec![
             Span::styled(format!("{:<28}", field.key()), theme.key()),
             Span::styled(format!("{}{value}{}", arrows.0, arrows.1), style),
@@ -66,7 +70,10 @@ pub fn factory(f: &mut Frame, app: &App, area: Rect) {
         },
     };
     let block = Block::default().borders(Borders::ALL).title(format!(" {title} "));
-    f.render_widget(Paragraph::new(body).block(block).wrap(Wrap { trim: false }), preview);
+    f.render_widget(
+        Paragraph::new(body).block(block).wrap(Wrap { trim: false }),
+        preview,
+    );
 }
 
 pub fn race(f: &mut Frame, app: &App, area: Rect) {
@@ -81,13 +88,20 @@ pub fn race(f: &mut Frame, app: &App, area: Rect) {
             None => Style::default(),
         };
         let row = Line::from(vec![Span::raw(format!("{mark} ")), Span::styled(m.name(), style)]);
-        lines.push(if i == race.cursor { row.style(theme.selected()) } else { row });
+        lines.push(if i == race.cursor {
+            row.style(theme.selected())
+        } else {
+            row
+        });
     }
     lines.push(Line::default());
     lines.push(Line::styled(t(lang, Key::RaceIntro), theme.dim()));
     let block = Block::default()
         .borders(Borders::ALL)
         .title(format!(" {} ", t(lang, Key::RaceTitle)));
-    f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: true }), picker);
+    f.render_widget(
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
+        picker,
+    );
     dashboard::draw(f, chart, &race.dashboard, theme, lang);
 }

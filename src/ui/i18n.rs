@@ -36,6 +36,7 @@ pub enum Key {
     AdapterOn,
     AdapterOff,
     NoAdapter,
+    AbNeedsAdapter,
     Step,
     Loss,
     LossRaw,
@@ -110,8 +111,8 @@ fn pair(key: Key) -> (&'static str, &'static str) {
         ResetDone => ("The file is back to its starting version.", "Dosya başlangıç hâline döndü."),
         TooSmall => ("Make me bigger", "Beni büyüt"),
         FooterHome => (
-            "↑↓/jk move · Enter open · / find · C chat · F factory · R race · M memory · D dashboard · q quit",
-            "↑↓/jk gez · Enter aç · / ara · C sohbet · F fabrika · R yarış · M bellek · D pano · q çık",
+            "↑↓ move · Enter open · / find · C chat · F factory · R race · M memory · D dash · q quit",
+            "↑↓ gez · Enter aç · / ara · C sohbet · F fabrika · R yarış · M bellek · D pano · q çık",
         ),
         FooterLesson => (
             "Tab pane · ↑↓ scroll · c check · h hint · s solution · e edit · r reset · C chat · Esc back · q quit",
@@ -123,8 +124,10 @@ fn pair(key: Key) -> (&'static str, &'static str) {
         Error => ("could not check", "kontrol edilemedi"),
         ChatTitle => ("Chat", "Sohbet"),
         ChatEmpty => (
-            "Ask the model something and press Enter. `/system TEXT` sets a system prompt, `/clear` starts over.",
-            "Modele bir şey sor ve Enter'a bas. `/system METİN` bir sistem istemi koyar, `/clear` baştan başlatır.",
+            "Ask the model something and press Enter. `/system TEXT` sets a system prompt, `/clear` starts over, \
+             `/temp 0.7`, `/top_p 0.9` and `/max 100` set sampling, `/ab` asks the other model the same prompt.",
+            "Modele bir şey sor ve Enter'a bas. `/system METİN` bir sistem istemi koyar, `/clear` baştan başlatır, \
+             `/temp 0.7`, `/top_p 0.9` ve `/max 100` örneklemeyi ayarlar, `/ab` aynı istemi diğer modele sorar.",
         ),
         You => ("you", "sen"),
         FooterChat => (
@@ -136,6 +139,10 @@ fn pair(key: Key) -> (&'static str, &'static str) {
         NoAdapter => (
             "base model (a train exercise's adapter appears here once it has run)",
             "temel model (bir eğitim alıştırması çalışınca adapter'ı burada belirir)",
+        ),
+        AbNeedsAdapter => (
+            "/ab asks the other model the last prompt again: it needs an adapter and an answer first.",
+            "/ab son istemi diğer modele yeniden sorar: önce bir adapter ve bir yanıt gerekir.",
         ),
         Step => ("step", "adım"),
         Loss => ("loss", "kayıp"),

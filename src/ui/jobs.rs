@@ -20,7 +20,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub enum JobEvent {
-    Train { race: bool, run: usize, event: TrainEvent },
+    Train {
+        race: bool,
+        run: usize,
+        event: TrainEvent,
+    },
     RunEnded {
         race: bool,
         run: usize,
@@ -40,7 +44,11 @@ const POLL: Duration = Duration::from_millis(100);
 /// Follows a JSONL training log as it grows, from its first line; a file
 /// replaced by a new run (another inode, or shorter) is read from the top.
 /// Reads once more after `done` is set, then ends.
-pub fn tail(path: PathBuf, done: Arc<AtomicBool>, send: impl Fn(TrainEvent) + Send + 'static) -> JoinHandle<()> {
+pub fn tail(
+    path: PathBuf,
+    done: Arc<AtomicBool>,
+    send: impl Fn(TrainEvent) + Send + 'static,
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let (mut offset, mut inode, mut pending) = (0u64, None, String::new());
         loop {
@@ -94,7 +102,9 @@ pub fn run_trainings(jobs: Vec<Job>, race: bool, stop: Arc<AtomicBool>, sink: Si
                 break;
             }
             let start = Instant::now();
-            let error = train_one(&job, run, race, &stop, &sink).err().map(|e| format!("{}: {e:#}", job.label));
+            let error = train_one(&job, run, race, &stop, &sink)
+                .err()
+                .map(|e| format!("{}: {e:#}", job.label));
             sink(JobEvent::RunEnded {
                 race,
                 run,
@@ -109,14 +119,17 @@ pub fn run_trainings(jobs: Vec<Job>, race: bool, stop: Arc<AtomicBool>, sink: Si
 fn train_one(job: &Job, run: usize, race: bool, stop: &AtomicBool, sink: &Sink) -> Result<()> {
     // A fresh folder: the tail must not show an older run's curve.
     let _ = std::fs::remove_dir_all(&job.run_dir);
-    std::fs::create_dir_all(&job.run_dir).with_context(|| format!("cannot create {}", job.run_dir.display()))?;
+    std::fs::create_dir_all(&job.run_dir)
+        .with_context(|| format!("cannot create {}", job.run_dir.display()))?;
     let config = job.run_dir.with_extension("toml");
     std::fs::write(&config, &job.config).with_context(|| format!("cannot write {}", config.display()))?;
     let done = Arc::new(AtomicBool::new(false));
     let tail_sink = sink.clone();
-    let tailer = tail(job.run_dir.join("trainer_log.jsonl"), done.clone(), move |event| {
-        tail_sink(JobEvent::Train { race, run, event })
-    });
+    let tailer = tail(
+        job.run_dir.join("trainer_log.jsonl"),
+        done.clone(),
+        move |event| tail_sink(JobEvent::Train { race, run, event }),
+    );
     let mut cmd = Command::new(exe()?);
     cmd.arg("train").arg(&config);
     let result = process::run_stoppable(cmd, TRAIN_LIMITS, Some(stop));
@@ -209,8 +222,13 @@ fn load_once(series: usize, format: Format, big: bool, model: Option<&str>, sink
         let stderr = read(child.stderr.as_mut().map(|p| p as &mut dyn Read));
         anyhow::bail!("{}", stderr.trim());
     }
-    let record: serde_json::Value = serde_json::from_str(stdout.trim()).context("the loader printed no JSON")?;
-    let number = |key: &str| record[key].as_f64().with_context(|| format!("the loader's JSON has no `{key}`"));
+    let record: serde_json::Value =
+        serde_json::from_str(stdout.trim()).context("the loader printed no JSON")?;
+    let number = |key: &str| {
+        record[key]
+            .as_f64()
+            .with_context(|| format!("the loader's JSON has no `{key}`"))
+    };
     sink(JobEvent::Memory(Update::Loaded {
         series,
         rss_mib: number("rss_mib")?,

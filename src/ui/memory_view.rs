@@ -33,8 +33,16 @@ pub struct MemoryState {
 /// What the runtime reports while the game runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
-    Sample { series: usize, seconds: f64, mib: f64 },
-    Loaded { series: usize, rss_mib: f64, load_s: f64 },
+    Sample {
+        series: usize,
+        seconds: f64,
+        mib: f64,
+    },
+    Loaded {
+        series: usize,
+        rss_mib: f64,
+        load_s: f64,
+    },
     Done(Option<String>),
 }
 
@@ -60,7 +68,11 @@ impl MemoryState {
                     s.samples.push((seconds, mib));
                 }
             }
-            Update::Loaded { series, rss_mib, load_s } => {
+            Update::Loaded {
+                series,
+                rss_mib,
+                load_s,
+            } => {
                 if let Some(s) = self.series.get_mut(series) {
                     s.loaded_mib = Some(rss_mib);
                     s.load_s = Some(load_s);
@@ -75,20 +87,23 @@ impl MemoryState {
 }
 
 pub fn draw(f: &mut Frame, area: Rect, m: &MemoryState, theme: &Theme, lang: Lang) {
-    let model = if m.big { t(lang, Key::MemoryBig) } else { t(lang, Key::MemorySmall) };
+    let model = if m.big {
+        t(lang, Key::MemoryBig)
+    } else {
+        t(lang, Key::MemorySmall)
+    };
     let block = Block::default().borders(Borders::ALL).title(Span::styled(
         format!(" {} · {model} ", t(lang, Key::MemoryTitle)),
         theme.heading(2),
     ));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let [intro, chart, table] = Layout::vertical([
-        Constraint::Length(2),
-        Constraint::Min(5),
-        Constraint::Length(5),
-    ])
-    .areas(inner);
-    f.render_widget(Paragraph::new(t(lang, Key::MemoryIntro)).wrap(Wrap { trim: true }), intro);
+    let [intro, chart, table] =
+        Layout::vertical([Constraint::Length(2), Constraint::Min(5), Constraint::Length(5)]).areas(inner);
+    f.render_widget(
+        Paragraph::new(t(lang, Key::MemoryIntro)).wrap(Wrap { trim: true }),
+        intro,
+    );
 
     let sets: Vec<Dataset> = m
         .series
@@ -124,7 +139,13 @@ pub fn draw(f: &mut Frame, area: Rect, m: &MemoryState, theme: &Theme, lang: Lan
 
     let f32_mib = m.series.first().and_then(|s| s.loaded_mib);
     let mut lines = vec![Line::styled(
-        format!("{:<6} {:>12} {:>10} {:>9}", "", t(lang, Key::Resident), t(lang, Key::Time), "/ f32"),
+        format!(
+            "{:<6} {:>12} {:>10} {:>9}",
+            "",
+            t(lang, Key::Resident),
+            t(lang, Key::Time),
+            "/ f32"
+        ),
         theme.dim(),
     )];
     for (i, s) in m.series.iter().enumerate() {
@@ -159,11 +180,26 @@ mod tests {
         let mut m = MemoryState::default();
         m.start();
         assert_eq!(m.series.len(), 3);
-        m.on_update(Update::Sample { series: 2, seconds: 0.1, mib: 30.0 });
-        m.on_update(Update::Loaded { series: 2, rss_mib: 31.0, load_s: 0.2 });
-        m.on_update(Update::Sample { series: 9, seconds: 0.1, mib: 1.0 });
+        m.on_update(Update::Sample {
+            series: 2,
+            seconds: 0.1,
+            mib: 30.0,
+        });
+        m.on_update(Update::Loaded {
+            series: 2,
+            rss_mib: 31.0,
+            load_s: 0.2,
+        });
+        m.on_update(Update::Sample {
+            series: 9,
+            seconds: 0.1,
+            mib: 1.0,
+        });
         assert_eq!(m.series[2].samples, [(0.1, 30.0)]);
-        assert_eq!((m.series[2].loaded_mib, m.series[2].load_s), (Some(31.0), Some(0.2)));
+        assert_eq!(
+            (m.series[2].loaded_mib, m.series[2].load_s),
+            (Some(31.0), Some(0.2))
+        );
         assert!(m.running);
         m.on_update(Update::Done(Some("boom".into())));
         assert_eq!((m.running, m.error.as_deref()), (false, Some("boom")));

@@ -144,9 +144,13 @@ fn start_check(app: &mut App, session: &Arc<Session>, tx: &mpsc::Sender<Event>, 
         let dirs = crate::course::check::train::run_dirs(&session.ctx(), ex);
         for (run, dir) in dirs.into_iter().enumerate() {
             let tx = tx.clone();
-            jobs::tail(dir.join("run").join("trainer_log.jsonl"), done.clone(), move |e| {
-                let _ = tx.send(Event::CheckTrain(run, e));
-            });
+            jobs::tail(
+                dir.join("run").join("trainer_log.jsonl"),
+                done.clone(),
+                move |e| {
+                    let _ = tx.send(Event::CheckTrain(run, e));
+                },
+            );
         }
     }
     let (session, tx, name) = (session.clone(), tx.clone(), name.to_string());
@@ -249,6 +253,7 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, io: &Io) -
                 let request = chat::Request {
                     messages: app.chat.messages(),
                     adapter,
+                    sampling: app.chat.sampling,
                 };
                 if io.chat.send(request).is_err() {
                     app.chat.streaming = false;
@@ -325,8 +330,16 @@ fn sink(tx: &mpsc::Sender<Event>) -> jobs::Sink {
 fn on_job_event(app: &mut App, e: jobs::JobEvent) {
     use jobs::JobEvent;
     match e {
-        JobEvent::Train { race: true, run, event } => app.race.dashboard.on_event(run, &event),
-        JobEvent::Train { race: false, run, event } => app.dashboard.on_event(run, &event),
+        JobEvent::Train {
+            race: true,
+            run,
+            event,
+        } => app.race.dashboard.on_event(run, &event),
+        JobEvent::Train {
+            race: false,
+            run,
+            event,
+        } => app.dashboard.on_event(run, &event),
         JobEvent::RunEnded {
             race,
             run,

@@ -28,7 +28,7 @@ impl Default for RaceState {
         Self {
             picked: vec![Method::Lora, Method::Dora, Method::Pissa],
             cursor: 0,
-            dashboard: Dashboard::new("Race"),
+            dashboard: Dashboard::default(),
         }
     }
 }
@@ -42,7 +42,8 @@ impl RaceState {
             self.picked.remove(i);
         } else if self.picked.len() < MAX_RUNNERS {
             self.picked.push(m);
-            self.picked.sort_by_key(|p| Method::ALL.iter().position(|a| a == p));
+            self.picked
+                .sort_by_key(|p| Method::ALL.iter().position(|a| a == p));
         }
     }
 
@@ -63,7 +64,8 @@ impl RaceState {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.dashboard = Dashboard::new(std::mem::take(&mut self.dashboard.title));
+        let names: Vec<&str> = self.picked.iter().map(|m| m.name()).collect();
+        self.dashboard = Dashboard::new(names.join(" vs "));
         for j in &jobs {
             self.dashboard.add_run(j.label.clone());
         }
@@ -78,8 +80,13 @@ mod tests {
     use std::path::Path;
 
     fn factory() -> FactoryState {
-        let course = Course::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/course")).unwrap();
-        FactoryState::new(super::super::factory::course_datasets(&course), "/runs".into(), "/f.toml".into())
+        let course =
+            Course::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/course")).unwrap();
+        FactoryState::new(
+            super::super::factory::course_datasets(&course),
+            "/runs".into(),
+            "/f.toml".into(),
+        )
     }
 
     #[test]
@@ -89,7 +96,10 @@ mod tests {
             ..RaceState::default()
         };
         r.toggle();
-        assert_eq!(r.picked, [Method::Lora, Method::RsLora, Method::Dora, Method::Pissa]);
+        assert_eq!(
+            r.picked,
+            [Method::Lora, Method::RsLora, Method::Dora, Method::Pissa]
+        );
         r.cursor = 5;
         r.toggle();
         assert_eq!(r.picked.len(), 4, "a fifth runner is refused");
@@ -114,5 +124,6 @@ mod tests {
         assert!(jobs[1].config.contains("output_dir = \"/runs/race-qlora\""));
         let labels: Vec<&str> = r.dashboard.runs.iter().map(|r| r.label.as_str()).collect();
         assert_eq!(labels, ["LoRA", "QLoRA"]);
+        assert_eq!(r.dashboard.title, "LoRA vs QLoRA");
     }
 }

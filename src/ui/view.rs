@@ -2,8 +2,8 @@
 //! narrow), and a note when the terminal is too small to be useful.
 
 use super::app::{App, Hit, Pane, Panel, Screen};
-use super::{dashboard, factory_view, memory_view};
 use super::i18n::{t, Key};
+use super::{dashboard, factory_view, memory_view};
 use crate::course::check::Status;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -128,7 +128,12 @@ fn home(f: &mut Frame, app: &App, area: Rect) {
     let inner_height = list.height.saturating_sub(1);
     let scroll = selected_row.saturating_sub(inner_height.saturating_sub(1));
     let mut hits = app.hits.borrow_mut();
-    for (row, &i) in matches.iter().enumerate().skip(scroll as usize).take(inner_height as usize) {
+    for (row, &i) in matches
+        .iter()
+        .enumerate()
+        .skip(scroll as usize)
+        .take(inner_height as usize)
+    {
         let y = list.y + 1 + row as u16 - scroll;
         hits.push((Rect::new(list.x, y, list.width, 1), Hit::Lesson(i)));
     }
@@ -296,7 +301,8 @@ fn chat(f: &mut Frame, app: &App, area: Rect) {
         (Some(_), true) => t(lang, Key::AdapterOn),
         (Some(_), false) => t(lang, Key::AdapterOff),
     };
-    f.render_widget(Paragraph::new(Line::styled(who, app.theme.dim())), status);
+    let status_line = format!("{who} · {}", c.sampling.describe());
+    f.render_widget(Paragraph::new(Line::styled(status_line, app.theme.dim())), status);
 
     let mut lines = Vec::new();
     if c.turns.is_empty() {

@@ -180,7 +180,8 @@ pub fn run_dirs(ctx: &Ctx, ex: &Exercise) -> [PathBuf; 2] {
     let runs = ctx.engine.work_dir().join("runs");
     [
         runs.join("reference").join(&ex.name),
-        runs.join(crate::course::sandbox::slot_name(&ctx.slot)).join(&ex.name),
+        runs.join(crate::course::sandbox::slot_name(&ctx.slot))
+            .join(&ex.name),
     ]
 }
 
