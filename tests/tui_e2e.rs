@@ -151,6 +151,13 @@ fn start_open_lesson_02_check_hint_chat_and_quit() {
     tmux.keys("Escape");
     tmux.wait_for("Write the LoRA forward pass (code)", short);
 
+    // The Factory previews the config it would train; Esc comes back.
+    tmux.keys("F");
+    let factory = tmux.wait_for("The config it runs", short);
+    assert!(factory.contains("lora_rank = 8"), "{factory}");
+    tmux.keys("Escape");
+    tmux.wait_for("Write the LoRA forward pass (code)", short);
+
     tmux.keys("q");
     let start = Instant::now();
     while tmux.alive() && start.elapsed() < short {
