@@ -148,7 +148,7 @@ fn chat_with_an_adapter_answer() {
 }
 
 /// A made-up but plausible run: loss falling from 3 with a wobble, an eval
-/// point every 5 steps.
+/// point every 5 steps, and its end once `upto` reaches `steps`.
 fn fake_run(steps: usize, upto: usize, scale: f64) -> Vec<TrainEvent> {
     let mut events = vec![TrainEvent::Started {
         total_steps: steps,
@@ -180,6 +180,13 @@ fn fake_run(steps: usize, upto: usize, scale: f64) -> Vec<TrainEvent> {
             });
         }
     }
+    if upto == steps {
+        events.push(TrainEvent::Finished {
+            step: steps,
+            reason: StopReason::Completed,
+            message: String::new(),
+        });
+    }
     events
 }
 
@@ -192,14 +199,6 @@ fn dashboard_of_a_train_check_in_progress() {
     for e in fake_run(30, 30, 1.0) {
         a.dashboard.on_event(0, &e);
     }
-    a.dashboard.on_event(
-        0,
-        &TrainEvent::Finished {
-            step: 30,
-            reason: StopReason::Completed,
-            message: String::new(),
-        },
-    );
     for e in fake_run(30, 18, 1.1) {
         a.dashboard.on_event(1, &e);
     }
@@ -231,14 +230,6 @@ fn dashboard_of_one_factory_run_in_turkish() {
     for e in fake_run(40, 40, 1.0) {
         a.dashboard.on_event(0, &e);
     }
-    a.dashboard.on_event(
-        0,
-        &TrainEvent::Finished {
-            step: 40,
-            reason: StopReason::Completed,
-            message: "done".into(),
-        },
-    );
     a.export_from = Some("runs/dora".into());
     a.on_run_end(false, 0, 16.0, None);
     a.on_jobs_done();

@@ -380,7 +380,8 @@ impl App {
                 let run_dir = f.run_dir(&label.to_lowercase());
                 match f.config_for(f.method, &run_dir) {
                     Ok(config) => {
-                        self.dashboard = Dashboard::new(format!("Factory · {label}"));
+                        self.dashboard =
+                            Dashboard::new(format!("{} · {label}", t(self.lang, Key::FactoryTitle)));
                         self.dashboard.add_run(label.clone());
                         self.dashboard_check = None;
                         self.export_from = Some(run_dir.clone());
@@ -417,6 +418,10 @@ impl App {
                 return Some(Action::StopTraining);
             }
             KeyCode::Enter | KeyCode::Char('s') => {
+                if self.race.picked.len() < 2 {
+                    self.notice = Some(t(self.lang, Key::RaceNeedsTwo).into());
+                    return None;
+                }
                 if self.busy() {
                     return None;
                 }
@@ -996,7 +1001,10 @@ mod tests {
         press(&mut a, KeyCode::Char('j'));
         press(&mut a, KeyCode::Char(' ')); // drops DoRA
         assert_eq!(press(&mut a, KeyCode::Enter), None);
-        assert!(a.notice.as_deref().unwrap().contains("at least two"));
+        assert_eq!(
+            a.notice.as_deref(),
+            Some("Pick at least two methods (Space), then start.")
+        );
         press(&mut a, KeyCode::Char('k'));
         press(&mut a, KeyCode::Char(' ')); // adds rsLoRA
         let Some(Action::Train { jobs, race: true }) = press(&mut a, KeyCode::Enter) else {

@@ -36,6 +36,8 @@ pub enum Key {
     AdapterOn,
     AdapterOff,
     NoAdapter,
+    Exporting,
+    RaceNeedsTwo,
     AbNeedsAdapter,
     Step,
     Loss,
@@ -143,6 +145,11 @@ fn pair(key: Key) -> (&'static str, &'static str) {
         AbNeedsAdapter => (
             "/ab asks the other model the last prompt again: it needs an adapter and an answer first.",
             "/ab son istemi diğer modele yeniden sorar: önce bir adapter ve bir yanıt gerekir.",
+        ),
+        Exporting => ("exporting", "dışa aktarılıyor:"),
+        RaceNeedsTwo => (
+            "Pick at least two methods (Space), then start.",
+            "En az iki yöntem seç (Boşluk), sonra başlat.",
         ),
         Step => ("step", "adım"),
         Loss => ("loss", "kayıp"),

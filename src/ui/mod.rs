@@ -140,17 +140,18 @@ fn start_check(app: &mut App, session: &Arc<Session>, tx: &mpsc::Sender<Event>, 
     session.stop_training.store(false, Ordering::SeqCst);
     // Train checks feed the dashboard from both runs' logs as they grow.
     let done = Arc::new(AtomicBool::new(false));
+    let mut tails = Vec::new();
     if ex.kind() == crate::course::catalog::Kind::Train {
         let dirs = crate::course::check::train::run_dirs(&session.ctx(), ex);
         for (run, dir) in dirs.into_iter().enumerate() {
             let tx = tx.clone();
-            jobs::tail(
+            tails.push(jobs::tail(
                 dir.join("run").join("trainer_log.jsonl"),
                 done.clone(),
                 move |e| {
                     let _ = tx.send(Event::CheckTrain(run, e));
                 },
-            );
+            ));
         }
     }
     let (session, tx, name) = (session.clone(), tx.clone(), name.to_string());
@@ -159,7 +160,11 @@ fn start_check(app: &mut App, session: &Arc<Session>, tx: &mpsc::Sender<Event>, 
             return;
         };
         let verdict = session.check(lesson, ex);
+        // The logs' last lines reach the dashboard before the verdict does.
         done.store(true, Ordering::SeqCst);
+        for t in tails {
+            let _ = t.join();
+        }
         if let Ok(v) = verdict {
             let _ = tx.send(Event::Checked(v));
         }
@@ -286,7 +291,11 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, io: &Io) -
             }
             Action::Memory { big } => jobs::memory_game(big, session.model.clone(), sink(tx)),
             Action::Export { run_dir, format } => {
-                app.dashboard.status = Some(format!("exporting {} …", format.arg()));
+                app.dashboard.status = Some(format!(
+                    "{} {} …",
+                    i18n::t(app.lang, i18n::Key::Exporting),
+                    format.arg()
+                ));
                 jobs::export(run_dir, format, app.factory_model(), sink(tx));
             }
             Action::Hint(name) => match session.hint(&name) {
