@@ -377,8 +377,8 @@ impl App {
                 }
                 let f = &self.factory;
                 let label = f.method.name().to_string();
-                let run_dir = f.run_dir(&label.to_lowercase());
-                match f.config_for(f.method, &run_dir) {
+                let run_dir = f.method_run_dir();
+                match f.config() {
                     Ok(config) => {
                         self.dashboard =
                             Dashboard::new(format!("{} · {label}", t(self.lang, Key::FactoryTitle)));
@@ -716,11 +716,7 @@ impl App {
         self.panel = Panel::Verdict;
         if self.dashboard_check.as_deref() == Some(v.name.as_str()) {
             self.dashboard.stopping = false;
-            let word = match v.status {
-                crate::course::check::Status::Pass => t(self.lang, Key::Pass),
-                crate::course::check::Status::Fail => t(self.lang, Key::Fail),
-                crate::course::check::Status::Error => t(self.lang, Key::Error),
-            };
+            let word = super::i18n::status_word(self.lang, v.status);
             self.dashboard.status = Some(format!("{} · {word}: {}", v.name, v.message));
         }
         self.verdicts.insert(v.name.clone(), v);

@@ -370,8 +370,13 @@ impl FactoryState {
         ))
     }
 
+    /// Where a Factory run of the chosen method trains.
+    pub fn method_run_dir(&self) -> PathBuf {
+        self.run_dir(&self.method.name().to_lowercase())
+    }
+
     pub fn config(&self) -> Result<String> {
-        self.config_for(self.method, &self.run_dir(&self.method.name().to_lowercase()))
+        self.config_for(self.method, &self.method_run_dir())
     }
 
     /// Fills the form from a saved config; keys the form has no field for are ignored.

@@ -191,6 +191,19 @@ fn pair(key: Key) -> (&'static str, &'static str) {
     }
 }
 
+/// The word for a check's outcome.
+pub fn status_word(lang: Lang, status: crate::course::check::Status) -> &'static str {
+    use crate::course::check::Status;
+    t(
+        lang,
+        match status {
+            Status::Pass => Key::Pass,
+            Status::Fail => Key::Fail,
+            Status::Error => Key::Error,
+        },
+    )
+}
+
 pub fn t(lang: Lang, key: Key) -> &'static str {
     let (en, tr) = pair(key);
     match lang {

@@ -174,7 +174,7 @@ fn start_check(app: &mut App, session: &Arc<Session>, tx: &mpsc::Sender<Event>, 
 /// The newest adapter a train exercise of this learner produced (or the
 /// one just checked), for the chat's A/B toggle.
 fn latest_adapter(session: &Session, just_checked: Option<&str>) -> Option<PathBuf> {
-    let runs = session.engine.work_dir().join("runs").join(&session.slot);
+    let runs = crate::course::check::train::learner_runs(&session.ctx());
     let adapter_of =
         |name: &str| Some(runs.join(name).join("run")).filter(|d| d.join("adapter_config.json").exists());
     if let Some(found) = just_checked.and_then(adapter_of) {

@@ -207,10 +207,10 @@ fn output_text(app: &App) -> (String, Text<'static>) {
     match app.verdicts.get(&ex.name) {
         None => (title, Text::raw(t(lang, Key::NoCheckYet))),
         Some(v) => {
-            let (word, style) = match v.status {
-                Status::Pass => (t(lang, Key::Pass), app.theme.pass()),
-                Status::Fail => (t(lang, Key::Fail), app.theme.fail()),
-                Status::Error => (t(lang, Key::Error), app.theme.fail()),
+            let word = super::i18n::status_word(lang, v.status);
+            let style = match v.status {
+                Status::Pass => app.theme.pass(),
+                Status::Fail | Status::Error => app.theme.fail(),
             };
             let mut lines = vec![Line::styled(
                 format!(

@@ -177,12 +177,22 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// Where the reference and the learner's run of a train exercise live;
 /// each trains into `run/` inside, so its log is `run/trainer_log.jsonl`.
 pub fn run_dirs(ctx: &Ctx, ex: &Exercise) -> [PathBuf; 2] {
-    let runs = ctx.engine.work_dir().join("runs");
     [
-        runs.join("reference").join(&ex.name),
-        runs.join(crate::course::sandbox::slot_name(&ctx.slot))
+        ctx.engine
+            .work_dir()
+            .join("runs")
+            .join("reference")
             .join(&ex.name),
+        learner_runs(ctx).join(&ex.name),
     ]
+}
+
+/// The folder holding one run per train exercise of this learner's slot.
+pub fn learner_runs(ctx: &Ctx) -> PathBuf {
+    ctx.engine
+        .work_dir()
+        .join("runs")
+        .join(crate::course::sandbox::slot_name(&ctx.slot))
 }
 
 /// The reference run's result, from the cache or computed (under a lock, so
