@@ -119,6 +119,24 @@ fn lesson_03_an_unsigned_block_maximum_is_caught() {
 }
 
 #[test]
+fn lesson_03_templates_without_the_assistant_turn_or_the_turn_stop_are_caught() {
+    let rel = "export/03_ship.toml";
+    let no_assistant = mistaken(rel, "{{ end }}<|im_start|>assistant\n", "{{ end }}");
+    assert_fails_with(
+        "03_ship",
+        rel,
+        &no_assistant,
+        &["your template gives \"\" where Ollama needs \"<|im_start|>assistant\\n\""],
+    );
+    let no_system = mistaken(rel, "{{ .System }}<|im_end|>", "<|im_end|>");
+    assert_fails_with("03_ship", rel, &no_system, &["after \"<|im_start|>system\\n\""]);
+    let no_turn_stop = mistaken(rel, "\"<|im_end|>\", ", "");
+    assert_fails_with("03_ship", rel, &no_turn_stop, &["without \"<|im_end|>\""]);
+    let q4 = mistaken(rel, "quant = \"q8_0\"", "quant = \"q4_0\"");
+    assert_fails_with("03_ship", rel, &q4, &["ships `quant = \"q8_0\"`"]);
+}
+
+#[test]
 fn lesson_04_plain_lora_does_not_pass_for_qlora() {
     let rel = "train/04_qlora.toml";
     let wrong = mistaken(rel, "quantization_bit = 4\n", "");

@@ -39,6 +39,7 @@ pub enum Kind {
     Code,
     Train,
     Quiz,
+    Export,
 }
 
 impl Kind {
@@ -47,6 +48,7 @@ impl Kind {
             Kind::Code => "code",
             Kind::Train => "train",
             Kind::Quiz => "quiz",
+            Kind::Export => "export",
         }
     }
 }
@@ -135,6 +137,20 @@ pub struct TrainCheck {
     pub time_limit_s: f64,
 }
 
+/// Export with the learner's settings, run the GGUF as Ollama would, and
+/// compare its answers with the merged model's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportCheck {
+    /// Chat JSONL whose questions are asked and whose answers set the
+    /// perplexity, relative to the lesson folder.
+    pub heldout: PathBuf,
+    /// The GGUF type the exercise asks for.
+    pub quant: crate::export::gguf::Quant,
+    /// Share of greedy answers that must equal the merged model's.
+    pub min_agreement: f64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Question {
@@ -151,6 +167,7 @@ pub enum Check {
     Code(CodeCheck),
     Train(TrainCheck),
     Quiz(Vec<Question>),
+    Export(ExportCheck),
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +188,7 @@ impl Exercise {
             Check::Code(_) => Kind::Code,
             Check::Train(_) => Kind::Train,
             Check::Quiz(_) => Kind::Quiz,
+            Check::Export(_) => Kind::Export,
         }
     }
 
@@ -363,6 +381,18 @@ fn parse_exercise(ex: ExerciseToml, lesson: u32) -> Result<Exercise> {
                 bail!("`require` names `{key}`, which is not a training config key");
             }
             Check::Train(c)
+        }
+        Kind::Export => {
+            ensure!(
+                ex.file.extension().is_some_and(|e| e == "toml"),
+                "an export exercise's `file` is a .toml file"
+            );
+            let c: ExportCheck = check_table()?.try_into().context("in [exercise.check]")?;
+            ensure!(
+                (0.0..=1.0).contains(&c.min_agreement),
+                "`min_agreement` is a share between 0 and 1"
+            );
+            Check::Export(c)
         }
         Kind::Quiz => {
             ensure!(

@@ -3,6 +3,8 @@
 //! with an Ollama Modelfile.
 
 pub mod gguf;
+pub mod gguf_model;
+pub mod go_template;
 pub mod modelfile;
 
 use crate::checkpoint::Checkpoint;
@@ -76,8 +78,15 @@ pub fn export(
             let name = gguf_file_name(quant);
             gguf::write(ckpt, quant, &out.join(&name))?;
             // The GGUF carries its tokenizer, so no side files.
-            return std::fs::write(out.join("Modelfile"), modelfile::render(&name, &ckpt.generation))
-                .with_context(|| format!("cannot write {}", out.join("Modelfile").display()));
+            let chat = modelfile::Chat {
+                system: ckpt.template.default_system.as_deref(),
+                ..Default::default()
+            };
+            return std::fs::write(
+                out.join("Modelfile"),
+                modelfile::render(&name, &ckpt.generation, &chat),
+            )
+            .with_context(|| format!("cannot write {}", out.join("Modelfile").display()));
         }
     }
     copy_side_files(&ckpt.dir, out)

@@ -1,6 +1,7 @@
 //! Checking one exercise: the verdict, and dispatch to the kind's checker.
 
 pub mod code;
+pub mod export;
 pub mod quiz;
 pub mod train;
 
@@ -82,6 +83,7 @@ pub fn check(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, learner_file: &Path) -> 
             Check::Code(c) => code::check(ctx, ex, c, learner_file),
             Check::Train(c) => train::check(ctx, lesson, ex, c, learner_file),
             Check::Quiz(q) => quiz::check(ctx.lang, q, learner_file),
+            Check::Export(c) => export::check(ctx, lesson, ex, c, learner_file),
         }
     };
     let outcome = outcome.unwrap_or_else(|e| Outcome {
