@@ -138,3 +138,87 @@ fn ctrl_c_saves_a_checkpoint_and_exits() {
     let finished = std::fs::read_to_string(&log).unwrap();
     assert!(finished.contains("\"reason\":\"interrupted\""));
 }
+
+#[test]
+fn sweep_runs_the_grid_into_comparable_folders_and_tabulates_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(
+            "finetuning_type = \"full\"",
+            "finetuning_type = \"lora\"\nlora_target = \"all\"",
+        )
+        .replace("num_train_epochs = 4.0", "max_steps = 3");
+    std::fs::write(&cfg, text).unwrap();
+    let out = bin()
+        .arg("sweep")
+        .arg(&cfg)
+        .args(["--grid", "lora_rank=2,4", "learning_rate=1e-3,5e-3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let sweep = dir.path().join("out");
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(sweep.join("sweep.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r["run"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "lora_rank-2_learning_rate-0.001",
+            "lora_rank-2_learning_rate-0.005",
+            "lora_rank-4_learning_rate-0.001",
+            "lora_rank-4_learning_rate-0.005"
+        ]
+    );
+    for (row, rank) in rows.iter().zip([2, 2, 4, 4]) {
+        let run = sweep.join(row["run"].as_str().unwrap());
+        // Each folder holds the adapter its grid point asked for, and the
+        // recipe beside it reproduces the run.
+        let adapter: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("adapter_config.json")).unwrap()).unwrap();
+        assert_eq!(adapter["r"], rank);
+        let recipe =
+            std::fs::read_to_string(sweep.join(format!("{}.toml", row["run"].as_str().unwrap()))).unwrap();
+        assert!(recipe.contains(&format!("lora_rank = {rank}")), "{recipe}");
+        assert_eq!(row["status"], "completed");
+        assert_eq!(row["steps"], 3);
+        assert!(row["eval_loss"].as_f64().unwrap().is_finite());
+        assert!(row["seconds"].as_f64().unwrap() > 0.0);
+        assert!(row["peak_rss_mib"].as_f64().unwrap() > 1.0);
+    }
+    // Rank 4 trains twice rank 2's adapter parameters.
+    assert_eq!(
+        rows[2]["trainable_params"].as_u64().unwrap(),
+        2 * rows[0]["trainable_params"].as_u64().unwrap()
+    );
+    let table = std::fs::read_to_string(sweep.join("sweep.md")).unwrap();
+    assert!(stdout.contains(&table), "the printed table is the saved one");
+    assert_eq!(table.matches('★').count(), 1, "{table}");
+    assert_eq!(table.lines().count(), 2 + 4);
+
+    let bad = bin()
+        .arg("sweep")
+        .arg(&cfg)
+        .args(["--grid", "lora_rnk=2,4"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("did you mean `lora_rank`?"));
+    let bad = bin()
+        .arg("sweep")
+        .arg(&cfg)
+        .args(["--grid", "learning_rate=1e-3,-1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("run learning_rate--1") && err.contains("`learning_rate` must be positive"),
+        "{err}"
+    );
+}

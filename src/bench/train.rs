@@ -148,6 +148,7 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
             &batch,
             1.0 / batch.num_targets as f64,
             opts.checkpointing,
+            None,
             &mut |g| opt.add_gradients(g, &mut sums),
         )?;
         let grads = opt.finish_gradients(sums)?;

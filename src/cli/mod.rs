@@ -40,6 +40,14 @@ enum Command {
         /// The run's TOML config.
         config: std::path::PathBuf,
     },
+    /// Train one config over a grid of values and compare the runs.
+    Sweep {
+        /// The base run's TOML config; its output_dir holds the sweep.
+        config: std::path::PathBuf,
+        /// key=value1,value2,… ; several axes make a full grid.
+        #[arg(long, num_args = 1.., required = true)]
+        grid: Vec<String>,
+    },
     /// Loss, perplexity and token accuracy of a model on a JSONL dataset.
     Eval(train::EvalArgs),
     /// Rebuild the embedded nano-qwen from scratch: corpus, tokenizer, pretraining.
@@ -256,6 +264,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Chat(args) => chat::chat(args)?,
         Command::Generate(args) => chat::generate(args)?,
         Command::Train { config } => train::train(config)?,
+        Command::Sweep { config, grid } => return train::sweep(&config, &grid),
         Command::Eval(args) => train::eval(args)?,
         Command::Export {
             model,

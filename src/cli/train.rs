@@ -40,6 +40,32 @@ pub struct EvalArgs {
     max_new_tokens: usize,
 }
 
+/// `tunelings sweep`: the runs one after another, then their table. Fails
+/// unless every run completed.
+pub fn sweep(config: &std::path::Path, grid: &[String]) -> Result<std::process::ExitCode> {
+    use crate::train::sweep;
+    let axes = grid
+        .iter()
+        .map(|g| sweep::Axis::parse(g))
+        .collect::<Result<Vec<_>>>()?;
+    let stop = interrupt_flag();
+    let (dir, runs) = sweep::run(config, &axes, &stop)?;
+    println!("{}", sweep::table(&runs));
+    println!(
+        "{} runs in {}; sweep.jsonl and sweep.md there hold this table.",
+        runs.len(),
+        dir.display()
+    );
+    let total = sweep::combinations(&axes).len();
+    Ok(
+        if runs.len() == total && runs.iter().all(|r| r.status == "completed") {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::FAILURE
+        },
+    )
+}
+
 /// A flag set by Ctrl-C; a second Ctrl-C exits at once.
 pub fn interrupt_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));

@@ -98,6 +98,13 @@ pub struct TrainConfig {
     pub max_samples: Option<usize>,
     #[serde(default = "d_lr")]
     pub learning_rate: f64,
+    /// LoRA+: the B matrices learn this many times faster than A.
+    #[serde(default)]
+    pub loraplus_lr_ratio: Option<f64>,
+    /// NEFTune: uniform noise of this scale on the input embeddings while
+    /// training (α/√(length·hidden) per element).
+    #[serde(default)]
+    pub neftune_noise_alpha: Option<f64>,
     #[serde(default = "d_epochs")]
     pub num_train_epochs: f64,
     /// Overrides `num_train_epochs` when set.
@@ -214,6 +221,8 @@ pub const KEYS: &[&str] = &[
     "train_on_prompt",
     "max_samples",
     "learning_rate",
+    "loraplus_lr_ratio",
+    "neftune_noise_alpha",
     "num_train_epochs",
     "max_steps",
     "lr_scheduler_type",
@@ -287,6 +296,20 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         if self.learning_rate <= 0.0 || !self.learning_rate.is_finite() {
             bail!("`learning_rate` must be positive");
+        }
+        if let Some(r) = self.loraplus_lr_ratio {
+            if !(r > 0.0 && r.is_finite()) {
+                bail!("`loraplus_lr_ratio` must be positive (the paper uses 16)");
+            }
+            if self.finetuning_type != FinetuningType::Lora {
+                bail!("`loraplus_lr_ratio` scales the B matrices of LoRA; it needs `finetuning_type = \"lora\"`");
+            }
+        }
+        if self
+            .neftune_noise_alpha
+            .is_some_and(|a| !(a >= 0.0 && a.is_finite()))
+        {
+            bail!("`neftune_noise_alpha` must be ≥ 0 (the paper uses 5 to 15)");
         }
         if self.cutoff_len < 2 {
             bail!("`cutoff_len` must be at least 2");

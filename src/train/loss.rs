@@ -4,6 +4,7 @@
 
 use super::cross_entropy::cross_entropy_rows;
 use super::linear_cross_entropy::linear_cross_entropy_rows;
+use super::neftune::Neftune;
 use crate::data::Batch;
 use crate::model::{AttentionMask, Positions, Qwen};
 use anyhow::Result;
@@ -27,12 +28,14 @@ pub fn summed_loss(model: &Qwen, batch: &Batch) -> Result<(Tensor, Tensor)> {
 
 /// Backward of `scale` × the summed loss of `batch`, handing each gradient
 /// store to `sink`. With `checkpointing`, blocks are recomputed during the
-/// backward instead of keeping their activations. Returns the unscaled sum.
+/// backward instead of keeping their activations; with `neftune`, the
+/// embeddings get its noise. Returns the unscaled sum.
 pub fn backward_summed_loss(
     model: &Qwen,
     batch: &Batch,
     scale: f64,
     checkpointing: bool,
+    neftune: Option<Neftune>,
     sink: &mut dyn FnMut(&GradStore) -> Result<()>,
 ) -> Result<f64> {
     // A frozen output projection is fused with the loss: no logits tensor.
@@ -46,7 +49,10 @@ pub fn backward_summed_loss(
         };
         Ok((loss * scale)?)
     };
-    let embeds = model.embed(&batch.ids)?;
+    let mut embeds = model.embed(&batch.ids)?;
+    if let Some(n) = neftune {
+        embeds = n.add_noise(&embeds)?;
+    }
     let positions = Positions::Explicit(batch.positions.clone());
     let scaled = if checkpointing {
         model.checkpointed_backward(&embeds, &positions, &batch.mask, &head, sink)?

@@ -7,9 +7,11 @@ pub mod eval;
 pub mod events;
 pub mod linear_cross_entropy;
 pub mod loss;
+pub mod neftune;
 pub mod optim;
 pub mod run_dir;
 pub mod schedule;
+pub mod sweep;
 pub mod task_metrics;
 pub mod trainer;
 

@@ -31,6 +31,8 @@ pub struct Param {
     pub var: Var,
     /// Biases, norm scales and DoRA magnitudes are not decayed.
     pub decay: bool,
+    /// This parameter's learning rate is the schedule's times this (LoRA+).
+    pub lr_scale: f64,
     m: Tensor,
     v: Tensor,
 }
@@ -56,6 +58,7 @@ impl AdamW {
                     name,
                     var,
                     decay,
+                    lr_scale: 1.0,
                     m,
                     v,
                 })
@@ -66,6 +69,16 @@ impl AdamW {
             params,
             step: 0,
         })
+    }
+
+    /// LoRA+ (Hayou et al. 2024, arXiv 2402.12354): B learns `ratio` times
+    /// faster than A.
+    pub fn set_loraplus_ratio(&mut self, ratio: f64) {
+        for p in &mut self.params {
+            if p.name.ends_with("lora_B.weight") {
+                p.lr_scale = ratio;
+            }
+        }
     }
 
     pub fn num_params(&self) -> usize {
@@ -105,6 +118,7 @@ impl AdamW {
         let t = self.step as i32;
         let (bc1, bc2) = (1.0 - c.beta1.powi(t), 1.0 - c.beta2.powi(t));
         for (p, g) in self.params.iter_mut().zip(grads) {
+            let lr = lr * p.lr_scale;
             p.m = ((&p.m * c.beta1)? + (g * (1.0 - c.beta1))?)?;
             p.v = ((&p.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
             let m_hat = (&p.m / bc1)?;
@@ -188,6 +202,35 @@ mod tests {
         // Step 1: m̂ = g, v̂ = g², so the update is g/(|g|+eps) ≈ 1.
         let want = 1.0 * (1.0 - 0.01 * 0.1) - 0.01 * 0.5 / (0.5 + 1e-8);
         assert!((var.to_vec1::<f64>()?[0] - want).abs() < 1e-12);
+        Ok(())
+    }
+
+    #[test]
+    fn loraplus_moves_b_ratio_times_as_far_as_a() -> Result<()> {
+        let a = Var::new(&[1.0f64, -1.0], &Device::Cpu)?;
+        let b = Var::new(&[1.0f64, -1.0], &Device::Cpu)?;
+        let names = ["l.lora_A.weight", "l.lora_B.weight"];
+        let vars = names
+            .iter()
+            .map(|n| n.to_string())
+            .zip([a.clone(), b.clone()])
+            .collect();
+        let mut opt = AdamW::new(vars, AdamWConfig::default())?;
+        opt.set_loraplus_ratio(16.0);
+        let g = Tensor::new(&[0.3f64, -0.7], &Device::Cpu)?;
+        opt.step(&[g.clone(), g], 1e-3)?;
+        // Step 1 moves each weight by lr·g/(|g|+eps): 1e-3 for A, 16e-3 for B.
+        let moved = |v: &Var, start: [f64; 2]| -> Result<Vec<f64>> {
+            Ok(v.to_vec1::<f64>()?
+                .iter()
+                .zip(start)
+                .map(|(x, s)| (s - x).abs())
+                .collect())
+        };
+        for (da, db) in moved(&a, [1.0, -1.0])?.into_iter().zip(moved(&b, [1.0, -1.0])?) {
+            assert!((da - 1e-3).abs() < 1e-9, "{da}");
+            assert!((db - 16e-3).abs() < 1e-9, "{db}");
+        }
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use super::dataset::{prepare, PreparedData};
 use super::eval::evaluate;
 use super::events::{StopReason, TrainEvent};
 use super::loss::backward_summed_loss;
+use super::neftune::Neftune;
 use super::optim::{clip, grad_norm, AdamW, AdamWConfig};
 use super::run_dir::{read_state, RunDir, TrainerState};
 use super::schedule::Schedule;
@@ -88,6 +89,9 @@ pub fn train(
         weight_decay: cfg.weight_decay,
     };
     let mut opt = AdamW::new(vars, adam)?;
+    if let Some(ratio) = cfg.loraplus_lr_ratio {
+        opt.set_loraplus_ratio(ratio);
+    }
     let mut state = TrainerState::default();
     if cfg.resume_from_checkpoint {
         if let Some((_, dir)) = run.latest_checkpoint() {
@@ -154,12 +158,17 @@ pub fn train(
         }
         let mut sums = vec![None; opt.params.len()];
         let mut loss_sum = 0.0;
-        for batch in batches.iter().filter(|b| b.num_targets > 0) {
+        for (k, batch) in batches.iter().enumerate().filter(|(_, b)| b.num_targets > 0) {
+            let neftune = cfg.neftune_noise_alpha.map(|alpha| Neftune {
+                alpha,
+                seed: cfg.seed ^ ((state.step * accum + k) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            });
             loss_sum += backward_summed_loss(
                 model,
                 batch,
                 1.0 / targets as f64,
                 cfg.gradient_checkpointing,
+                neftune,
                 &mut |g| opt.add_gradients(g, &mut sums),
             )?;
         }
