@@ -151,9 +151,11 @@ fn sweep_runs_the_grid_into_comparable_folders_and_tabulates_them() {
         )
         .replace("num_train_epochs = 4.0", "max_steps = 3");
     std::fs::write(&cfg, text).unwrap();
+    // A relative config path, as a learner types it.
     let out = bin()
+        .current_dir(dir.path())
         .arg("sweep")
-        .arg(&cfg)
+        .arg("sft.toml")
         .args(["--grid", "lora_rank=2,4", "learning_rate=1e-3,5e-3"])
         .output()
         .unwrap();

@@ -157,3 +157,48 @@ fn lesson_05_precision_and_recall_swapped_is_caught() {
     let wrong = mistaken(rel, "(b2 * p + r)", "(p + b2 * r)");
     assert_fails_with("05_chrf", rel, &wrong, &["output `chrf` differs"]);
 }
+
+#[test]
+fn lesson_06_noise_scaled_by_the_width_alone_is_caught() {
+    let rel = "src/bin/06_neftune.rs";
+    let wrong = mistaken(rel, "((len * width) as f64).sqrt()", "(width as f64).sqrt()");
+    assert_fails_with("06_neftune", rel, &wrong, &["output `noisy` differs"]);
+}
+
+#[test]
+fn lesson_09_forgotten_absmax_and_a_single_adam_moment_are_caught() {
+    let rel = "src/bin/09_memory.rs";
+    let wrong = mistaken(rel, "(0.5 + 1.0 / 16.0)", "0.5");
+    assert_fails_with("09_memory", rel, &wrong, &["output `qlora` differs"]);
+    let wrong = mistaken(rel, "let adapter = (&t * 16.0)?;", "let adapter = (&t * 12.0)?;");
+    assert_fails_with("09_memory", rel, &wrong, &["output `lora` differs"]);
+}
+
+#[test]
+fn lesson_09_a_recipe_over_budget_does_not_pass() {
+    let rel = "train/09_recipe.toml";
+    let wrong = mistaken(rel, "max_steps = 40", "max_steps = 400");
+    assert_fails_with(
+        "09_recipe",
+        rel,
+        &wrong,
+        &["needs `max_steps = 40`", "it has `max_steps = 400`"],
+    );
+}
+
+#[test]
+fn lesson_10_the_norm_of_w_alone_and_a_one_sided_root_are_caught() {
+    let rel = "src/bin/10_dora_forward.rs";
+    let wrong = mistaken(rel, "let norm = v.sqr()", "let norm = w.sqr()");
+    assert_fails_with("10_dora_forward", rel, &wrong, &["output `y` differs"]);
+    let rel = "src/bin/10_pissa_init.rs";
+    let wrong = mistaken(
+        rel,
+        "let b = u.narrow(1, 0, RANK)?.broadcast_mul(&root.unsqueeze(0)?)?;",
+        "let b = u.narrow(1, 0, RANK)?;",
+    );
+    assert_fails_with("10_pissa_init", rel, &wrong, &["output `b` differs"]);
+    let rel = "train/10_qdora.toml";
+    let wrong = mistaken(rel, "use_dora = true\n", "");
+    assert_fails_with("10_qdora", rel, &wrong, &["needs `use_dora = true`"]);
+}

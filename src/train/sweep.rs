@@ -210,6 +210,8 @@ pub fn run(
     axes: &[Axis],
     stopped: &std::sync::atomic::AtomicBool,
 ) -> Result<(PathBuf, Vec<RunSummary>)> {
+    // Absolute, so the paths it resolves hold from the sweep folder too.
+    let config = &std::path::absolute(config)?;
     let text =
         std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
     let base: toml::Table = text

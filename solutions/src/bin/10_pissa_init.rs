@@ -1,0 +1,47 @@
+//! Lesson 10 · PiSSA's start from the principal singular vectors
+//!
+//! PiSSA (Meng et al. 2024, arXiv 2404.02948) starts the adapter on the part
+//! of W that matters most instead of at zero. With W = U·diag(S)·Vᵀ and the
+//! r largest singular values first:
+//!
+//!     A = diag(√S_r)·Vᵀ_r               [r, in]   (first r rows of Vᵀ)
+//!     B = U_r·diag(√S_r)                [out, r]  (first r columns of U)
+//!     W_res = W − B·A                   [out, in] (the frozen residual)
+//!
+//! so W_res + B·A is W again, and training starts from the model as it was.
+//! (PEFT first divides S_r by the scale s = α/r so that s·B·A is still the
+//! principal part; here α = r, so s = 1.)
+//!
+//! The runner hands you the SVD's pieces, U [out, k], S [k] and Vᵀ [k, in],
+//! largest values first; build W = U·diag(S)·Vᵀ from them yourself. S comes
+//! as whole numbers (u32): `s.to_dtype(DType::F32)?` first.
+//! The rank r is a constant below.
+//!
+//! Outputs: `a`, `b` and `w_res`.
+//!
+//! Candle ops you need: `narrow(dim, start, len)`, `sqrt`, `unsqueeze`,
+//! `broadcast_mul`, `matmul`, `(x - y)?`.
+//!
+//! `tunelings check 10_pissa_init` compares all three with the reference.
+
+use tunelings::exercise::{self, DType, Io, Result, Tensor};
+
+const RANK: usize = 2;
+
+/// Returns (a, b, w_res).
+fn pissa_init(u: &Tensor, s: &Tensor, vt: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+    let s = s.to_dtype(DType::F32)?;
+    let w = u.broadcast_mul(&s.unsqueeze(0)?)?.matmul(vt)?;
+    let root = s.narrow(0, 0, RANK)?.sqrt()?;
+    let a = vt.narrow(0, 0, RANK)?.broadcast_mul(&root.unsqueeze(1)?)?;
+    let b = u.narrow(1, 0, RANK)?.broadcast_mul(&root.unsqueeze(0)?)?;
+    let w_res = (w - b.matmul(&a)?)?;
+    Ok((a, b, w_res))
+}
+
+fn main() -> std::process::ExitCode {
+    exercise::run(|io: &Io| {
+        let (a, b, w_res) = pissa_init(io.tensor("u")?, io.tensor("s")?, io.tensor("vt")?)?;
+        Ok(vec![("a", a), ("b", b), ("w_res", w_res)])
+    })
+}
