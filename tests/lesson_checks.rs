@@ -202,3 +202,22 @@ fn lesson_10_the_norm_of_w_alone_and_a_one_sided_root_are_caught() {
     let wrong = mistaken(rel, "use_dora = true\n", "");
     assert_fails_with("10_qdora", rel, &wrong, &["needs `use_dora = true`"]);
 }
+
+#[test]
+fn lesson_08_a_curve_seeded_with_zero_and_swapped_columns_are_caught() {
+    let rel = "src/bin/08_smooth.rs";
+    let wrong = mistaken(rel, "None => x,", "None => (1.0 - BETA) * x,");
+    assert_fails_with("08_smooth", rel, &wrong, &["output `smoothed` differs"]);
+    let rel = "train/08_registry.toml";
+    let wrong = mistaken(
+        rel,
+        "columns = { prompt = \"question\", response = \"answer\" }",
+        "columns = { prompt = \"answer\", response = \"output\" }",
+    );
+    assert_fails_with(
+        "08_registry",
+        rel,
+        &wrong,
+        &["names `output` as this dataset's `response` column", "question"],
+    );
+}

@@ -3,7 +3,8 @@
 pub mod batch;
 pub mod encode;
 pub mod records;
+pub mod registry;
 
 pub use batch::{Batch, Batcher};
 pub use encode::{Encoded, Encoder, IGNORE_INDEX};
-pub use records::{read_jsonl, Sample};
+pub use records::{read_dataset, read_jsonl, Sample};

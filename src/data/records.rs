@@ -1,6 +1,7 @@
 //! JSONL datasets in the formats people already use: alpaca, `messages`
 //! (OpenAI style), ShareGPT `conversations`, and raw `text`.
 
+use super::registry::DatasetSpec;
 use crate::chat::{Message, Role};
 use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
@@ -16,19 +17,41 @@ pub enum Sample {
 
 /// Reads every record; any bad line fails the whole file, with its line number.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Sample>> {
+    read_dataset(path, None)
+}
+
+/// Reads a JSONL file (or a `.json` array, as LLaMA-Factory ships them),
+/// renaming columns as the registry entry `spec` says.
+pub fn read_dataset(path: &Path, spec: Option<&DatasetSpec>) -> Result<Vec<Sample>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read dataset {}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = || format!("{}:{}", path.display(), i + 1);
-        let value: Value = serde_json::from_str(line).with_context(|| format!("{}: invalid JSON", at()))?;
-        let Value::Object(obj) = value else {
-            bail!("{}: expected a JSON object per line", at());
+    let records: Vec<(String, Value)> = if path.extension().is_some_and(|e| e == "json") {
+        let Value::Array(items) =
+            serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?
+        else {
+            bail!("{}: a .json dataset is one array of records", path.display());
         };
-        out.push(parse_record(&obj).with_context(at)?);
+        let at = |i: usize| format!("{}: record {}", path.display(), i + 1);
+        items.into_iter().enumerate().map(|(i, v)| (at(i), v)).collect()
+    } else {
+        let mut records = Vec::new();
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let at = format!("{}:{}", path.display(), i + 1);
+            let value = serde_json::from_str(line).with_context(|| format!("{at}: invalid JSON"))?;
+            records.push((at, value));
+        }
+        records
+    };
+    let mut out = Vec::new();
+    for (at, value) in records {
+        let Value::Object(obj) = value else {
+            bail!("{at}: expected a JSON object per record");
+        };
+        let obj = match spec {
+            Some(s) => s.normalize(&obj).with_context(|| at.clone())?,
+            None => obj,
+        };
+        out.push(parse_record(&obj).with_context(|| at.clone())?);
     }
     if out.is_empty() {
         bail!("{}: the dataset has no records", path.display());

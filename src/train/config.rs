@@ -2,6 +2,7 @@
 //! reads the same in both tools.
 
 use super::schedule::SchedulerType;
+use crate::data::registry::{is_file_entry, DatasetSource};
 use crate::peft::lora::LoraInit;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,13 @@ pub struct TrainConfig {
     pub model: Option<String>,
     /// JSONL files, comma-separated (paths relative to the config file).
     pub dataset: String,
+    /// Where registered dataset names are looked up (`dataset_info.json`)
+    /// and their files found.
+    #[serde(default = "d_dataset_dir")]
+    pub dataset_dir: String,
+    /// Registry entries in the config itself, as in `dataset_info.json`.
+    #[serde(default)]
+    pub dataset_info: std::collections::BTreeMap<String, crate::data::registry::DatasetSpec>,
     /// Held-out JSONL; without it `val_size` splits one off the dataset.
     #[serde(default)]
     pub eval_dataset: Option<String>,
@@ -165,6 +173,9 @@ fn d_pissa_iter() -> i64 {
 fn d_cutoff() -> usize {
     1024
 }
+fn d_dataset_dir() -> String {
+    "data".into()
+}
 fn d_lr() -> f64 {
     5e-5
 }
@@ -197,6 +208,8 @@ fn d_seed() -> u64 {
 pub const KEYS: &[&str] = &[
     "model",
     "dataset",
+    "dataset_dir",
+    "dataset_info",
     "eval_dataset",
     "val_size",
     "template",
@@ -280,8 +293,22 @@ impl TrainConfig {
                 base.join(p).display().to_string()
             }
         };
-        self.dataset = self.dataset.split(',').map(fix).collect::<Vec<_>>().join(",");
-        self.eval_dataset = self.eval_dataset.as_deref().map(fix);
+        // Registered names stay names; file entries are paths.
+        let fix_entry = |e: &str| {
+            if is_file_entry(e) {
+                fix(e)
+            } else {
+                e.trim().to_string()
+            }
+        };
+        self.dataset = self
+            .dataset
+            .split(',')
+            .map(fix_entry)
+            .collect::<Vec<_>>()
+            .join(",");
+        self.eval_dataset = self.eval_dataset.as_deref().map(fix_entry);
+        self.dataset_dir = fix(&self.dataset_dir);
         if self.output_dir.is_relative() {
             self.output_dir = base.join(&self.output_dir);
         }
@@ -361,8 +388,17 @@ impl TrainConfig {
         })
     }
 
-    pub fn datasets(&self) -> Vec<PathBuf> {
-        self.dataset.split(',').map(|s| PathBuf::from(s.trim())).collect()
+    /// The training files, each with its registry entry if it was named.
+    pub fn datasets(&self) -> Result<Vec<DatasetSource>> {
+        self.dataset.split(',').map(|e| self.source(e)).collect()
+    }
+
+    pub fn eval_source(&self) -> Result<Option<DatasetSource>> {
+        self.eval_dataset.as_deref().map(|e| self.source(e)).transpose()
+    }
+
+    fn source(&self, entry: &str) -> Result<DatasetSource> {
+        crate::data::registry::resolve(entry, Path::new(&self.dataset_dir), &self.dataset_info)
     }
 }
 
@@ -424,7 +460,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.lr_scheduler_type, SchedulerType::Linear);
-        assert_eq!(cfg.datasets().len(), 2);
+        assert_eq!(cfg.datasets().unwrap().len(), 2);
         assert_eq!(
             (cfg.cutoff_len, cfg.seed, cfg.gradient_accumulation_steps),
             (256, 3, 2)

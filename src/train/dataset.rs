@@ -3,12 +3,12 @@
 use super::config::{Stage, TrainConfig};
 use crate::chat::ChatTemplate;
 use crate::checkpoint::Checkpoint;
-use crate::data::{read_jsonl, Batcher, Encoded, Encoder, Sample};
+use crate::data::registry::DatasetSource;
+use crate::data::{read_dataset, Batcher, Encoded, Encoder, Sample};
 use anyhow::{bail, Result};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use std::path::PathBuf;
 
 pub struct PreparedData {
     pub train: Batcher,
@@ -38,10 +38,10 @@ pub fn template_for(cfg: &TrainConfig, ckpt: &Checkpoint) -> Result<ChatTemplate
     Ok(template)
 }
 
-fn read_all(paths: &[PathBuf]) -> Result<Vec<Sample>> {
+fn read_all(sources: &[DatasetSource]) -> Result<Vec<Sample>> {
     let mut out = Vec::new();
-    for p in paths {
-        out.extend(read_jsonl(p)?);
+    for s in sources {
+        out.extend(read_dataset(&s.path, s.spec.as_ref())?);
     }
     Ok(out)
 }
@@ -71,14 +71,14 @@ pub fn prepare(cfg: &TrainConfig, ckpt: &Checkpoint) -> Result<PreparedData> {
         cutoff_len: cfg.cutoff_len,
     };
     let encode_all = |samples: Vec<Sample>| encode_samples(&encoder, &samples);
-    let mut samples = read_all(&cfg.datasets())?;
+    let mut samples = read_all(&cfg.datasets()?)?;
     if let Some(n) = cfg.max_samples {
         samples.truncate(n);
     }
     let (mut train, mut dropped) = encode_all(samples)?;
-    let eval = match &cfg.eval_dataset {
-        Some(path) => {
-            let (eval, d) = encode_all(read_all(&[PathBuf::from(path)])?)?;
+    let eval = match cfg.eval_source()? {
+        Some(source) => {
+            let (eval, d) = encode_all(read_all(&[source])?)?;
             dropped += d;
             Some(eval)
         }

@@ -229,6 +229,7 @@ pub fn run(
         let mut table = base.clone();
         // Paths as `from_file` resolved them, so the copy runs from anywhere.
         table.insert("dataset".into(), base_cfg.dataset.clone().into());
+        table.insert("dataset_dir".into(), base_cfg.dataset_dir.clone().into());
         if let Some(e) = &base_cfg.eval_dataset {
             table.insert("eval_dataset".into(), e.clone().into());
         }

@@ -5,6 +5,7 @@
 use super::{Ctx, Outcome};
 use crate::course::catalog::{Exercise, Lesson, TrainCheck};
 use crate::course::process::{self, Limits};
+use crate::data::registry::is_file_entry;
 use crate::train::config::TrainConfig;
 use anyhow::{bail, Context, Result};
 use std::hash::{Hash, Hasher};
@@ -16,15 +17,28 @@ use std::time::Duration;
 /// folder, output in scratch space, the runner's model.
 fn resolve_config(text: &str, lesson_dir: &Path, out: &Path, model: Option<&str>) -> Result<String> {
     let mut table: toml::Table = text.parse()?;
+    let in_lesson = |p: &str| lesson_dir.join(p.trim()).display().to_string();
     for key in ["dataset", "eval_dataset"] {
         if let Some(v) = table.get(key).and_then(|v| v.as_str()) {
+            // Registered dataset names stay names.
             let joined: Vec<String> = v
                 .split(',')
-                .map(|p| lesson_dir.join(p.trim()).display().to_string())
+                .map(|e| {
+                    if is_file_entry(e) {
+                        in_lesson(e)
+                    } else {
+                        e.trim().to_string()
+                    }
+                })
                 .collect();
             table.insert(key.into(), joined.join(",").into());
         }
     }
+    let dir = table
+        .get("dataset_dir")
+        .and_then(|v| v.as_str())
+        .unwrap_or("data");
+    table.insert("dataset_dir".into(), in_lesson(dir).into());
     table.remove("model");
     if let Some(m) = model {
         table.insert("model".into(), m.into());
