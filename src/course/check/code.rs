@@ -121,49 +121,84 @@ pub fn check(ctx: &Ctx, ex: &Exercise, c: &CodeCheck, learner_file: &Path) -> Re
         .join(sandbox::slot_name(&ctx.slot))
         .join(&ex.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let seed = fresh_seed();
+    // Several independent draws: a wrong answer can agree with the
+    // reference on one draw by chance (two argmins that coincide).
+    let first_seed = fresh_seed();
+    let mut outputs = 0;
+    for round in 0..ROUNDS {
+        let draw = Draw {
+            seed: first_seed.wrapping_add(round),
+            dir: &dir,
+            shown: &shown,
+        };
+        match run_draw(&draw, &reference, &learner, ex, c)? {
+            Ok(n) => outputs = n,
+            Err(fail) => return Ok(fail),
+        }
+    }
+    Ok(Outcome::pass(format!(
+        "all {} output(s) match the reference within rtol {:e}, atol {:e}",
+        outputs, c.rtol, c.atol
+    )))
+}
+
+/// Input draws per check.
+const ROUNDS: u64 = 4;
+
+struct Draw<'a> {
+    seed: u64,
+    dir: &'a Path,
+    /// The learner's file as they know it, for panic locations.
+    shown: &'a Path,
+}
+
+/// Runs the reference and the learner on one seeded draw of inputs: the
+/// number of outputs compared when all match, else the failing verdict.
+fn run_draw(
+    draw: &Draw,
+    reference: &Path,
+    learner: &Path,
+    ex: &Exercise,
+    c: &CodeCheck,
+) -> Result<std::result::Result<usize, Outcome>> {
+    let (seed, dir, shown) = (draw.seed, draw.dir, draw.shown);
     let inputs = dir.join("inputs.safetensors");
     candle_core::safetensors::save(&make_inputs(c, seed)?, &inputs)?;
 
     let (want_path, got_path): (PathBuf, PathBuf) =
         (dir.join("reference.safetensors"), dir.join("learner.safetensors"));
-    let reference_run = run_binary(&reference, &inputs, &want_path, c)?;
+    let reference_run = run_binary(reference, &inputs, &want_path, c)?;
     if let Some(why) = run_failure(&reference_run, c) {
         bail!("the reference solution failed (seed {seed}): {why}");
     }
-    let learner_run = run_binary(&learner, &inputs, &got_path, c)?;
+    let learner_run = run_binary(learner, &inputs, &got_path, c)?;
     if let Some(why) = run_failure(&learner_run, c) {
         // Panic locations name the sandbox copy; show the learner's file.
         let why = why.replace(&format!("{}.rs:", ex.name), &format!("{}:", shown.display()));
-        return Ok(Outcome::fail(why));
+        return Ok(Err(Outcome::fail(why)));
     }
     let want = candle_core::safetensors::load(&want_path, &Device::Cpu)?;
     let got = match candle_core::safetensors::load(&got_path, &Device::Cpu) {
         Ok(g) => g,
         Err(e) => {
-            return Ok(Outcome::fail(format!(
+            return Ok(Err(Outcome::fail(format!(
                 "your program wrote no readable outputs: {e}"
-            )))
+            ))))
         }
     };
     let mut names: Vec<&String> = want.keys().collect();
     names.sort();
     for name in names {
         let Some(g) = got.get(name) else {
-            return Ok(Outcome::fail(format!(
+            return Ok(Err(Outcome::fail(format!(
                 "your program did not return the output `{name}`"
-            )));
+            ))));
         };
         if let Some(diff) = compare(name, &want[name], g, c)? {
-            return Ok(Outcome::fail(format!("{diff}\n(inputs seeded with {seed})")));
+            return Ok(Err(Outcome::fail(format!("{diff}\n(inputs seeded with {seed})"))));
         }
     }
-    Ok(Outcome::pass(format!(
-        "all {} output(s) match the reference within rtol {:e}, atol {:e}",
-        want.len(),
-        c.rtol,
-        c.atol
-    )))
+    Ok(Ok(want.len()))
 }
 
 /// None when `got` matches `want` elementwise within tolerance; otherwise
