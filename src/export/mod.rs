@@ -11,7 +11,7 @@ use crate::checkpoint::Checkpoint;
 use crate::model::weights::save_safetensors;
 use crate::peft;
 use anyhow::{bail, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -45,6 +45,23 @@ pub fn gguf_file_name(quant: gguf::Quant) -> String {
     format!("model-{}.gguf", quant.name())
 }
 
+/// A merged checkpoint as `model-<quant>.gguf` in `out`, with the Modelfile
+/// that `chat` describes beside it; returns the GGUF's path.
+pub fn write_gguf(
+    ckpt: &Checkpoint,
+    quant: gguf::Quant,
+    chat: &modelfile::Chat,
+    out: &Path,
+) -> Result<PathBuf> {
+    let name = gguf_file_name(quant);
+    let path = out.join(&name);
+    gguf::write(ckpt, quant, &path)?;
+    let modelfile = out.join("Modelfile");
+    std::fs::write(&modelfile, modelfile::render(&name, &ckpt.generation, chat))
+        .with_context(|| format!("cannot write {}", modelfile.display()))?;
+    Ok(path)
+}
+
 pub fn export(
     ckpt: &mut Checkpoint,
     adapter: Option<&Path>,
@@ -75,18 +92,12 @@ pub fn export(
         }
         Format::Gguf => {
             peft::merge(&mut ckpt.model)?;
-            let name = gguf_file_name(quant);
-            gguf::write(ckpt, quant, &out.join(&name))?;
-            // The GGUF carries its tokenizer, so no side files.
             let chat = modelfile::Chat {
                 system: ckpt.template.default_system.as_deref(),
                 ..Default::default()
             };
-            return std::fs::write(
-                out.join("Modelfile"),
-                modelfile::render(&name, &ckpt.generation, &chat),
-            )
-            .with_context(|| format!("cannot write {}", out.join("Modelfile").display()));
+            // The GGUF carries its tokenizer, so no side files.
+            return write_gguf(ckpt, quant, &chat, out).map(|_| ());
         }
     }
     copy_side_files(&ckpt.dir, out)

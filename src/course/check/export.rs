@@ -187,25 +187,20 @@ pub fn check(
         .join(crate::course::sandbox::slot_name(&ctx.slot))
         .join(&ex.name);
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let file = crate::export::gguf_file_name(spec.quant);
-    gguf::write(&ckpt, spec.quant, &out.join(&file))?;
     let stops: Vec<&str> = spec.stop.iter().map(String::as_str).collect();
     let chat = modelfile::Chat {
         system: Some(&system),
         template: &spec.template,
         stops: &stops,
     };
-    std::fs::write(
-        out.join("Modelfile"),
-        modelfile::render(&file, &ckpt.generation, &chat),
-    )?;
+    let gguf_path = crate::export::write_gguf(&ckpt, spec.quant, &chat, &out)?;
 
     // Greedy answers from the GGUF with the learner's stops, as Ollama
     // would give them; then, teacher-forced along the merged model's answer,
     // how often the GGUF picks the same next token. Near-ties in a tiny
     // model flip the odd token, and one flip changes all that follows, so
     // the token agreement is what passes.
-    let mut model = GgufModel::load(&out.join(&file))?;
+    let mut model = GgufModel::load(&gguf_path)?;
     let (mut same_answers, mut hits, mut tokens) = (0, 0, 0);
     for q in &qs {
         let params = SamplingParams::greedy(MAX_NEW_TOKENS);
@@ -253,7 +248,7 @@ pub fn check(
         c.min_agreement * 100.0,
         qs.len(),
         spec.quant.name(),
-        kib(&out.join(&file)),
+        kib(&gguf_path),
         other.name(),
         kib(&other_file),
         out.display()
