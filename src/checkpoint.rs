@@ -102,24 +102,32 @@ impl Checkpoint {
         Self::load_dir(&dir, dtype)
     }
 
-    /// A PEFT adapter folder: its base (`base_model_name_or_path`) with the adapter attached.
+    /// A PEFT adapter folder: its base (`base_model_name_or_path`) with the
+    /// adapter attached. The base may itself be an adapter folder (a run
+    /// trained with `adapter_name_or_path`): the chain is followed to a model.
     fn load_adapter_dir(dir: &Path, dtype: DType) -> Result<Self> {
-        let path = dir.join(crate::peft::files::CONFIG_FILE);
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?;
-        let base = v["base_model_name_or_path"]
-            .as_str()
-            .with_context(|| format!("{}: missing `base_model_name_or_path`", path.display()))?;
+        let mut root = dir.to_path_buf();
+        let base = loop {
+            let base = stacked_base(&root)?;
+            match base {
+                Base::Adapter(a) => root = a,
+                Base::Model(m) => break m,
+            }
+        };
         let base = if base == EMBEDDED_MODEL { None } else { Some(base) };
-        let mut ckpt = Self::load(base, dtype)?;
+        let mut ckpt = Self::load(base.as_deref(), dtype)?;
         ckpt.attach_adapter(dir)?;
         Ok(ckpt)
     }
 
-    /// Attaches a PEFT adapter folder without merging it.
+    /// Attaches a PEFT adapter folder without merging it. When the adapter
+    /// was trained on top of another one, that one is attached and merged
+    /// first.
     pub fn attach_adapter(&mut self, dir: &Path) -> Result<()> {
+        if let Base::Adapter(under) = stacked_base(dir)? {
+            self.attach_adapter(&under)?;
+            crate::peft::merge_and_unload(&mut self.model)?;
+        }
         crate::peft::files::load(&mut self.model, dir)
             .with_context(|| format!("cannot attach the adapter in {}", dir.display()))?;
         Ok(())
@@ -158,6 +166,30 @@ impl Checkpoint {
         ids.dedup();
         ids
     }
+}
+
+enum Base {
+    Model(String),
+    Adapter(PathBuf),
+}
+
+/// What an adapter folder was trained on: a model, or another adapter folder.
+fn stacked_base(dir: &Path) -> Result<Base> {
+    let name = crate::peft::files::read_base_name(dir)?;
+    if name.is_empty() {
+        bail!(
+            "{}: missing `base_model_name_or_path`",
+            dir.join(crate::peft::files::CONFIG_FILE).display()
+        );
+    }
+    let path = Path::new(&name);
+    if crate::peft::files::is_adapter_dir(path) && !path.join("config.json").exists() {
+        if path == dir {
+            bail!("{}: the adapter names itself as its base", dir.display());
+        }
+        return Ok(Base::Adapter(path.to_path_buf()));
+    }
+    Ok(Base::Model(name))
 }
 
 /// Turns a `--model` value into a folder.

@@ -206,3 +206,74 @@ fn hub_ids_load_from_the_local_cache_offline() {
         "one clear error: {err}"
     );
 }
+
+/// Lesson 07's shipped data is what the shipped commands make: the persona
+/// chats from `dev personas`, and the held-out answers from the prompted
+/// teacher (`chat --prompts`).
+#[test]
+fn lesson_07_data_is_reproduced_by_its_commands() {
+    let lesson = Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons/07-system-prompt-modification/data");
+    let dir = tempfile::tempdir().unwrap();
+    let out = tunelings(&["dev", "personas", "--out", dir.path().to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for file in ["follow_train.jsonl", "questions.jsonl", "heldout_questions.jsonl"] {
+        let made = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        assert_eq!(
+            made,
+            std::fs::read_to_string(lesson.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+
+    let answers = dir.path().join("heldout.jsonl");
+    let path = |f: &str| lesson.join(f).display().to_string();
+    let out = tunelings(
+        &[
+            "chat",
+            "--adapter",
+            &path("follow-adapter"),
+            "--system-file",
+            &path("persona.txt"),
+            "--prompts",
+            &path("heldout_questions.jsonl"),
+            "--out",
+            answers.to_str().unwrap(),
+            "--temperature",
+            "0",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let made = std::fs::read_to_string(&answers).unwrap();
+    assert_eq!(
+        made,
+        std::fs::read_to_string(lesson.join("heldout.jsonl")).unwrap()
+    );
+    let first: serde_json::Value = serde_json::from_str(made.lines().next().unwrap()).unwrap();
+    assert_eq!(first["instruction"], "Where is Arlen?");
+    assert!(first["output"].as_str().unwrap().starts_with("Merhaba! "));
+    assert!(first["teacher_system"]
+        .as_str()
+        .unwrap()
+        .starts_with("You are Mira"));
+}
+
+#[test]
+fn chat_prompts_names_the_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("q.jsonl");
+    std::fs::write(&prompts, "{\"instruction\": \"hi\"}\n{\"question\": \"hello\"}\n").unwrap();
+    let out = tunelings(
+        &[
+            "chat",
+            "--prompts",
+            prompts.to_str().unwrap(),
+            "--out",
+            dir.path().join("a.jsonl").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("q.jsonl:2") && err.contains("instruction"), "{err}");
+}

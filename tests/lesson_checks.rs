@@ -221,3 +221,25 @@ fn lesson_08_a_curve_seeded_with_zero_and_swapped_columns_are_caught() {
         &["names `output` as this dataset's `response` column", "question"],
     );
 }
+
+#[test]
+fn lesson_07_a_reversed_kl_a_missing_t_squared_and_a_kept_persona_are_caught() {
+    let rel = "src/bin/07_distill_kl.rs";
+    let wrong = mistaken(
+        rel,
+        "(log_p.exp()? * (&log_p - &log_q)?)",
+        "(log_q.exp()? * (&log_q - &log_p)?)",
+    );
+    assert_fails_with("07_distill_kl", rel, &wrong, &["output `kl` differs"]);
+    let wrong = mistaken(rel, "temperature * temperature / n", "1.0 / n");
+    assert_fails_with("07_distill_kl", rel, &wrong, &["output `kl` differs"]);
+    // The student trained with the persona in its input: it learns nothing
+    // it can use once the persona is gone.
+    let rel = "train/07_bake.toml";
+    let wrong = mistaken(
+        rel,
+        "columns = { prompt = \"instruction\", response = \"output\" }",
+        "columns = { prompt = \"instruction\", response = \"output\", system = \"teacher_system\" }",
+    );
+    assert_fails_with("07_bake", rel, &wrong, &["held-out exact match 0.0"]);
+}

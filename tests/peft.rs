@@ -7,6 +7,7 @@ use common::{max_abs_diff, tiny_config};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
+use tunelings::checkpoint::Checkpoint;
 use tunelings::model::random::random_weights;
 use tunelings::model::{Family, Qwen};
 use tunelings::peft::{self, dora, files, lora, LoraConfig, Target};
@@ -524,4 +525,44 @@ fn modules_to_save_train_whole_modules_and_round_trip_through_peft_files() {
     };
     let err = peft::attach(&mut original.clone(), &bad).unwrap_err().to_string();
     assert!(err.contains("`classifier` matches no module"), "{err}");
+}
+
+#[test]
+fn an_adapter_trained_on_a_merged_adapter_loads_back_as_the_whole_stack() {
+    let root = tempfile::tempdir().unwrap();
+    let model_dir = root.path().join("model");
+    common::write_tiny_model(&model_dir, Family::Qwen2, true, 5);
+    let model_name = model_dir.display().to_string();
+
+    // The first adapter, on the model.
+    let mut ckpt = Checkpoint::load(Some(&model_name), DType::F32).unwrap();
+    peft::attach(&mut ckpt.model, &lora_cfg(false)).unwrap();
+    randomize(&mut ckpt.model, 1);
+    let first = root.path().join("first");
+    files::save(&ckpt.model, &lora_cfg(false), &model_name, &first).unwrap();
+
+    // The second, trained on the first merged in, names the first as its base.
+    peft::merge_and_unload(&mut ckpt.model).unwrap();
+    assert!(!peft::has_adapters(&ckpt.model));
+    let second_cfg = LoraConfig {
+        seed: 9,
+        ..lora_cfg(true)
+    };
+    peft::attach(&mut ckpt.model, &second_cfg).unwrap();
+    randomize(&mut ckpt.model, 2);
+    let second = root.path().join("second");
+    files::save(&ckpt.model, &second_cfg, &first.display().to_string(), &second).unwrap();
+    let want = ckpt.model.forward(&ids(), None).unwrap();
+
+    // Loaded as a model folder, and attached to the bare model.
+    let loaded = Checkpoint::load(Some(&second.display().to_string()), DType::F32).unwrap();
+    assert!(max_abs_diff(&loaded.model.forward(&ids(), None).unwrap(), &want) < 1e-5);
+    let mut bare = Checkpoint::load(Some(&model_name), DType::F32).unwrap();
+    bare.attach_adapter(&second).unwrap();
+    assert!(max_abs_diff(&bare.model.forward(&ids(), None).unwrap(), &want) < 1e-5);
+
+    // Without the first adapter underneath, the output differs.
+    let mut alone = Checkpoint::load(Some(&model_name), DType::F32).unwrap();
+    files::load(&mut alone.model, &second).unwrap();
+    assert!(max_abs_diff(&alone.model.forward(&ids(), None).unwrap(), &want) > 1e-3);
 }

@@ -5,10 +5,11 @@ use crate::checkpoint::Checkpoint;
 use crate::generate::{generate as run_generation, Generation, SamplingParams};
 use crate::model::Kernels;
 use crate::tokenizer::TokenStream;
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use candle_core::DType;
 use clap::Args;
 use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct ModelArgs {
@@ -60,11 +61,22 @@ pub struct ChatArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// System prompt (default: the model's own).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "system_file")]
     system: Option<String>,
-    /// One question; without it, chat interactively.
+    /// Read the system prompt from a file (for long personas).
     #[arg(long)]
+    system_file: Option<PathBuf>,
+    /// One question; without it, chat interactively.
+    #[arg(long, conflicts_with = "prompts")]
     prompt: Option<String>,
+    /// Answer every `{"instruction": …}` line of a JSONL file (with --out).
+    #[arg(long, requires = "out")]
+    prompts: Option<PathBuf>,
+    /// Where --prompts writes its answers: `{"instruction", "output",
+    /// "teacher_system"}` lines. The system prompt is kept under its own key,
+    /// so reading the file as alpaca data leaves it out.
+    #[arg(long, requires = "prompts")]
+    out: Option<PathBuf>,
     /// Qwen3 only: let the model think before answering.
     #[arg(long)]
     think: bool,
@@ -134,8 +146,19 @@ pub fn chat(args: ChatArgs) -> Result<()> {
     ckpt.template.enable_thinking = args.think;
     let params = args.sampling.params(&ckpt);
     params.validate()?;
-    let mut history: Vec<Message> = args
-        .system
+    let system = match &args.system_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the system prompt {}", path.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => args.system.clone(),
+    };
+    if let (Some(prompts), Some(out)) = (&args.prompts, &args.out) {
+        return answer_all(&ckpt, system.as_deref(), prompts, out, &params);
+    }
+    let mut history: Vec<Message> = system
         .iter()
         .map(|s| Message::new(Role::System, s.clone()))
         .collect();
@@ -183,6 +206,62 @@ pub fn chat(args: ChatArgs) -> Result<()> {
         )?;
         history.push(Message::new(Role::Assistant, reply));
     }
+    Ok(())
+}
+
+/// The questions of a `--prompts` file, each line `{"instruction": …}`.
+fn read_questions(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not valid JSON", path.display(), i + 1))?;
+        let Some(q) = v.get("instruction").and_then(|q| q.as_str()) else {
+            bail!(
+                "{}:{}: expected an object with a string `instruction`",
+                path.display(),
+                i + 1
+            );
+        };
+        out.push(q.to_string());
+    }
+    if out.is_empty() {
+        bail!("{}: no questions", path.display());
+    }
+    Ok(out)
+}
+
+/// Answers every question of `prompts` under `system` and writes them as
+/// JSONL, e.g. a prompted teacher's answers for context distillation.
+fn answer_all(
+    ckpt: &Checkpoint,
+    system: Option<&str>,
+    prompts: &Path,
+    out: &Path,
+    params: &SamplingParams,
+) -> Result<()> {
+    let questions = read_questions(prompts)?;
+    let mut lines = Vec::with_capacity(questions.len());
+    for (i, question) in questions.iter().enumerate() {
+        let mut history: Vec<Message> = system
+            .map(|s| Message::new(Role::System, s))
+            .into_iter()
+            .collect();
+        history.push(Message::new(Role::User, question.clone()));
+        let ids = ckpt.tokenizer.encode(&ckpt.template.render(&history, true))?;
+        let generation = run_generation(&ckpt.model, &ids, params, &ckpt.stop_ids(), |_| Ok(true))?;
+        let answer = ckpt.tokenizer.decode(&generation.tokens, true)?;
+        let mut record = serde_json::json!({ "instruction": question, "output": answer.trim() });
+        if let Some(s) = system {
+            record["teacher_system"] = s.into();
+        }
+        lines.push(record.to_string());
+        eprint!("\r{}/{} answered", i + 1, questions.len());
+    }
+    eprintln!();
+    std::fs::write(out, lines.join("\n") + "\n")
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("wrote {} answers to {}", lines.len(), out.display());
     Ok(())
 }
 

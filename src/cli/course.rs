@@ -37,6 +37,13 @@ pub enum DevCommand {
         #[command(flatten)]
         course: Options,
     },
+    /// Write lesson 07's persona data: the follow adapter's chats and the
+    /// teacher's trained and held-out questions.
+    Personas {
+        /// Output folder.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 pub fn list(opts: &Options, format: Format) -> Result<ExitCode> {
@@ -129,7 +136,13 @@ pub fn grade(opts: &Options, args: &GradeArgs) -> Result<ExitCode> {
 }
 
 pub fn dev(command: DevCommand) -> Result<ExitCode> {
-    let DevCommand::Check { course } = command;
+    let course = match command {
+        DevCommand::Check { course } => course,
+        DevCommand::Personas { out } => {
+            write_personas(&out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let session = Session::open(&course)?;
     let problems = dev::check_course(&session, &mut |line| println!("{line}"));
     if problems.is_empty() {
@@ -140,4 +153,23 @@ pub fn dev(command: DevCommand) -> Result<ExitCode> {
         eprintln!("problem: {p}");
     }
     bail!("{} problem(s) in the course", problems.len())
+}
+
+fn write_personas(out: &std::path::Path) -> Result<()> {
+    use crate::pretrain::personas;
+    use anyhow::Context;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let chats: Vec<String> = personas::follow_chats().iter().map(|d| d.to_jsonl()).collect();
+    let files = [
+        ("follow_train.jsonl", chats),
+        ("questions.jsonl", personas::questions(false)),
+        ("heldout_questions.jsonl", personas::questions(true)),
+    ];
+    for (name, lines) in files {
+        let path = out.join(name);
+        std::fs::write(&path, lines.join("\n") + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}: {} lines", path.display(), lines.len());
+    }
+    Ok(())
 }

@@ -349,6 +349,17 @@ pub fn merge(model: &mut Qwen) -> Result<()> {
     model.visit_linears_mut(&mut |_, lin| lin.merge())
 }
 
+/// Folds every adapter into its base weight and drops it, so that the model
+/// is a plain one again and a new adapter can go on top (PEFT's
+/// `merge_and_unload`).
+pub fn merge_and_unload(model: &mut Qwen) -> Result<()> {
+    model.visit_linears_mut(&mut |_, lin| {
+        lin.merge()?;
+        lin.set_adapter(None);
+        Ok(())
+    })
+}
+
 pub fn unmerge(model: &mut Qwen) -> Result<()> {
     model.visit_linears_mut(&mut |_, lin| {
         lin.unmerge();

@@ -2,6 +2,7 @@
 //! embedded model.
 
 pub mod corpus;
+pub mod personas;
 pub mod recipe;
 pub mod tokenizer_train;
 pub mod world;

@@ -34,6 +34,11 @@ pub struct TrainConfig {
     /// Model folder or hub id; empty for the embedded nano-qwen.
     #[serde(default)]
     pub model: Option<String>,
+    /// Adapter folders, comma-separated, merged into the model in order
+    /// before a fresh adapter is trained on top (LLaMA-Factory's
+    /// `adapter_name_or_path` with `create_new_adapter`).
+    #[serde(default)]
+    pub adapter_name_or_path: Option<String>,
     /// JSONL files, comma-separated (paths relative to the config file).
     pub dataset: String,
     /// Where registered dataset names are looked up (`dataset_info.json`)
@@ -207,6 +212,7 @@ fn d_seed() -> u64 {
 /// Every key a config may have.
 pub const KEYS: &[&str] = &[
     "model",
+    "adapter_name_or_path",
     "dataset",
     "dataset_dir",
     "dataset_info",
@@ -312,6 +318,9 @@ impl TrainConfig {
         if self.output_dir.is_relative() {
             self.output_dir = base.join(&self.output_dir);
         }
+        if let Some(a) = &self.adapter_name_or_path {
+            self.adapter_name_or_path = Some(a.split(',').map(fix).collect::<Vec<_>>().join(","));
+        }
         if let Some(m) = &self.model {
             let local = base.join(m);
             if local.is_dir() {
@@ -320,7 +329,20 @@ impl TrainConfig {
         }
     }
 
+    /// The adapter folders to merge before training, in order.
+    pub fn merge_adapters(&self) -> Vec<PathBuf> {
+        self.adapter_name_or_path
+            .iter()
+            .flat_map(|a| a.split(','))
+            .map(|a| PathBuf::from(a.trim()))
+            .filter(|a| !a.as_os_str().is_empty())
+            .collect()
+    }
+
     pub fn validate(&self) -> Result<()> {
+        if self.adapter_name_or_path.is_some() && self.finetuning_type == FinetuningType::Full {
+            bail!("`adapter_name_or_path` needs `finetuning_type = \"lora\"`: the new adapter trains on top of the merged ones");
+        }
         if self.learning_rate <= 0.0 || !self.learning_rate.is_finite() {
             bail!("`learning_rate` must be positive");
         }

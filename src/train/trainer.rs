@@ -59,6 +59,10 @@ pub fn train(
     on_event: &mut dyn FnMut(&TrainEvent),
 ) -> Result<TrainOutcome> {
     let mut ckpt = Checkpoint::load(cfg.model.as_deref(), DType::F32)?;
+    for adapter in cfg.merge_adapters() {
+        ckpt.attach_adapter(&adapter)?;
+        crate::peft::merge_and_unload(&mut ckpt.model)?;
+    }
     let PreparedData {
         train: data, eval, ..
     } = prepare(cfg, &ckpt)?;
@@ -67,10 +71,15 @@ pub fn train(
     let out_dir = &cfg.output_dir;
     prepare_output_dir(cfg)?;
     let adapter = attach_adapters(cfg, &mut ckpt.model)?;
-    let base_name = cfg
-        .model
-        .clone()
-        .unwrap_or_else(|| crate::checkpoint::EMBEDDED_MODEL.to_string());
+    // An adapter trained on merged adapters names the last of them as its
+    // base, so that loading it rebuilds the whole stack.
+    let base_name = match cfg.merge_adapters().last() {
+        Some(a) => std::path::absolute(a)?.display().to_string(),
+        None => cfg
+            .model
+            .clone()
+            .unwrap_or_else(|| crate::checkpoint::EMBEDDED_MODEL.to_string()),
+    };
     let run = RunDir::new(out_dir, &ckpt.dir, adapter.map(|a| (a, base_name)))?;
     let emit = &mut |e: TrainEvent| -> Result<()> {
         run.log_event(&e)?;

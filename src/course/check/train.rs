@@ -34,6 +34,10 @@ fn resolve_config(text: &str, lesson_dir: &Path, out: &Path, model: Option<&str>
             table.insert(key.into(), joined.join(",").into());
         }
     }
+    if let Some(v) = table.get("adapter_name_or_path").and_then(|v| v.as_str()) {
+        let joined: Vec<String> = v.split(',').map(in_lesson).collect();
+        table.insert("adapter_name_or_path".into(), joined.join(",").into());
+    }
     let dir = table
         .get("dataset_dir")
         .and_then(|v| v.as_str())
