@@ -16,6 +16,7 @@ pub mod model;
 pub mod peft;
 pub mod pretrain;
 pub mod quant;
+pub mod retrieve;
 pub mod threads;
 pub mod tokenizer;
 pub mod train;

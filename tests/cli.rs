@@ -277,3 +277,42 @@ fn chat_prompts_names_the_bad_line() {
     let err = text(&out.stderr);
     assert!(err.contains("q.jsonl:2") && err.contains("instruction"), "{err}");
 }
+
+#[test]
+fn eval_retrieve_answers_with_the_best_matching_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs.jsonl");
+    std::fs::write(
+        &docs,
+        "{\"text\": \"The red fox runs.\"}\n{\"text\": \"Blue whales sing at night.\"}\n",
+    )
+    .unwrap();
+    let data = dir.path().join("q.jsonl");
+    // The first shares "fox" with its document; the second shares no word
+    // with its own, so the first document wins by default order: wrong.
+    std::fs::write(
+        &data,
+        "{\"instruction\": \"Which fox?\", \"output\": \"The red fox runs.\"}\n\
+         {\"instruction\": \"What makes music?\", \"output\": \"Blue whales sing at night.\"}\n\
+         {\"instruction\": \"When do whales sing?\", \"output\": \"Blue whales sing at night.\"}\n",
+    )
+    .unwrap();
+    let out = tunelings(
+        &[
+            "eval",
+            "--retrieve",
+            docs.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["answers"], 3);
+    assert!(
+        (v["exact_match"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9,
+        "{v}"
+    );
+}

@@ -243,3 +243,10 @@ fn lesson_07_a_reversed_kl_a_missing_t_squared_and_a_kept_persona_are_caught() {
     );
     assert_fails_with("07_bake", rel, &wrong, &["held-out exact match 0.0"]);
 }
+
+#[test]
+fn lesson_06_an_idf_without_its_one_is_caught() {
+    let rel = "src/bin/06_bm25.rs";
+    let wrong = mistaken(rel, "ratio.affine(1.0, 1.0)?.log()?", "ratio.log()?");
+    assert_fails_with("06_bm25", rel, &wrong, &["output `scores` differs"]);
+}

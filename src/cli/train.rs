@@ -38,6 +38,10 @@ pub struct EvalArgs {
     /// Longest answer generated with --generate, in tokens.
     #[arg(long, default_value_t = 64)]
     max_new_tokens: usize,
+    /// No model: answer each question with the best-matching document of
+    /// this JSONL file of `{"text": …}` lines (BM25), scored like --generate.
+    #[arg(long, conflicts_with_all = ["model", "adapter", "generate"])]
+    retrieve: Option<PathBuf>,
 }
 
 /// `tunelings sweep`: the runs one after another, then their table. Fails
@@ -161,6 +165,16 @@ pub fn train(config: PathBuf) -> Result<()> {
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
+    if let Some(docs) = &args.retrieve {
+        let index = crate::retrieve::Index::from_jsonl(docs)?;
+        let t = crate::train::task_metrics::evaluate_retrieval(&index, &args.data)?;
+        if args.json {
+            println!("{}", serde_json::to_value(t)?);
+        } else {
+            print_task_metrics("retrieved", &t);
+        }
+        return Ok(());
+    }
     let mut ckpt = Checkpoint::load(args.model.as_deref(), DType::F32)?;
     if let Some(adapter) = &args.adapter {
         ckpt.attach_adapter(adapter)?;
@@ -186,15 +200,19 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         m.token_accuracy * 100.0
     );
     if let Some(t) = task {
-        println!(
-            "{} greedy answers: exact match {:.1}%, JSON match {:.1}%, chrF {:.3}",
-            t.answers,
-            t.exact_match * 100.0,
-            t.json_match * 100.0,
-            t.chrf
-        );
+        print_task_metrics("greedy", &t);
     }
     Ok(())
+}
+
+fn print_task_metrics(how: &str, t: &crate::train::task_metrics::TaskMetrics) {
+    println!(
+        "{} {how} answers: exact match {:.1}%, JSON match {:.1}%, chrF {:.3}",
+        t.answers,
+        t.exact_match * 100.0,
+        t.json_match * 100.0,
+        t.chrf
+    );
 }
 
 pub fn pretrain(opts: &crate::pretrain::recipe::PretrainOptions) -> Result<()> {

@@ -2,7 +2,7 @@
 //! says how likely the reference answers are; these say whether the answer
 //! the model actually gives is right, which is what a project is judged on.
 
-use crate::chat::Role;
+use crate::chat::{Message, Role};
 use crate::checkpoint::Checkpoint;
 use crate::data::{read_jsonl, Sample};
 use crate::generate::{generate, SamplingParams};
@@ -86,6 +86,33 @@ pub fn chrf(answer: &str, reference: &str) -> f64 {
 /// the reference), scored three ways.
 pub fn evaluate_answers(ckpt: &mut Checkpoint, data: &Path, max_new_tokens: usize) -> Result<TaskMetrics> {
     ckpt.model.set_kernels(Kernels::Fused);
+    score_answers(data, |context| {
+        let prompt = ckpt.tokenizer.encode(&ckpt.template.render(context, true))?;
+        let params = SamplingParams::greedy(max_new_tokens);
+        let out = generate(&ckpt.model, &prompt, &params, &ckpt.stop_ids(), |_| Ok(true))?;
+        ckpt.tokenizer.decode(&out.tokens, true)
+    })
+}
+
+/// Answers by retrieval alone: the best-matching document of `index` is the
+/// answer to each record's last question.
+pub fn evaluate_retrieval(index: &crate::retrieve::Index, data: &Path) -> Result<TaskMetrics> {
+    score_answers(data, |context| {
+        let question = context
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(|m| m.content.as_str());
+        Ok(question
+            .and_then(|q| index.best(q))
+            .map(|i| index.docs[i].clone())
+            .unwrap_or_default())
+    })
+}
+
+/// Scores `answer(context)` against every chat record of `data` whose last
+/// turn is the assistant's reference answer.
+fn score_answers(data: &Path, mut answer: impl FnMut(&[Message]) -> Result<String>) -> Result<TaskMetrics> {
     let (mut exact, mut json, mut chrf_sum, mut answers) = (0usize, 0usize, 0.0, 0usize);
     for sample in read_jsonl(data)? {
         let Sample::Chat(messages) = sample else { continue };
@@ -95,10 +122,7 @@ pub fn evaluate_answers(ckpt: &mut Checkpoint, data: &Path, max_new_tokens: usiz
         if last.role != Role::Assistant {
             continue;
         }
-        let prompt = ckpt.tokenizer.encode(&ckpt.template.render(context, true))?;
-        let params = SamplingParams::greedy(max_new_tokens);
-        let out = generate(&ckpt.model, &prompt, &params, &ckpt.stop_ids(), |_| Ok(true))?;
-        let answer = ckpt.tokenizer.decode(&out.tokens, true)?;
+        let answer = answer(context)?;
         exact += exact_match(&answer, &last.content) as usize;
         json += json_match(&answer, &last.content) as usize;
         chrf_sum += chrf(&answer, &last.content);
