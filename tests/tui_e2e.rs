@@ -165,3 +165,89 @@ fn start_open_lesson_02_check_hint_chat_and_quit() {
     }
     assert!(!tmux.alive(), "q did not quit");
 }
+
+/// The Race with real trainings: LoRA, DoRA and PiSSA on nano-qwen, one
+/// after another, shown together; each table row is the run's own log.
+#[test]
+fn a_real_race_of_lora_dora_and_pissa() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "cd {} && {} --course {} --exercises {} --edit-cmd true",
+        work.path().display(),
+        env!("CARGO_BIN_EXE_tunelings"),
+        root.display(),
+        work.path().join("exercises").display(),
+    );
+    let tmux = Tmux::start(&cmd);
+    let short = Duration::from_secs(20);
+    tmux.wait_for("Welcome!", short);
+
+    // A short race: 10 steps each, typed into the Factory's max_steps field.
+    tmux.keys("F");
+    tmux.wait_for("The config it runs", short);
+    for _ in 0..8 {
+        tmux.keys("j");
+    }
+    tmux.keys("Enter");
+    for _ in 0..4 {
+        tmux.keys("BSpace");
+    }
+    tmux.keys("10");
+    tmux.keys("Enter");
+    tmux.wait_for("max_steps = 10", short);
+    tmux.keys("Escape");
+
+    tmux.keys("R");
+    tmux.wait_for("Pick two to four methods", short);
+    tmux.keys("Enter");
+    tmux.wait_for("LoRA vs DoRA vs PiSSA", short);
+    let start = Instant::now();
+    let screen = loop {
+        let screen = tmux.screen();
+        let done = screen
+            .lines()
+            .filter(|l| l.trim_end_matches(['│', ' ']).ends_with("done"))
+            .count();
+        if done == 3 {
+            break screen;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "the race did not finish:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+
+    // The Factory's runs live in the course runner's scratch space.
+    let runs = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("tunelings/factory");
+    for (label, dir) in [
+        ("LoRA", "race-lora"),
+        ("DoRA", "race-dora"),
+        ("PiSSA", "race-pissa"),
+    ] {
+        let row = screen
+            .lines()
+            .map(|l| l.rsplit('│').nth(1).unwrap_or(l))
+            .find(|l| l.starts_with(label) && l.contains("done"))
+            .unwrap_or_else(|| panic!("no finished {label} row:\n{screen}"));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        let eval_shown = cols[2];
+        let log = std::fs::read_to_string(runs.join(dir).join("trainer_log.jsonl")).unwrap();
+        let events: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let steps = events.iter().filter(|e| e["event"] == "step").count();
+        assert_eq!(steps, 10, "{label}: {steps} steps logged");
+        let last_eval = events
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "eval")
+            .expect("an eval");
+        let eval = last_eval["loss"].as_f64().unwrap();
+        assert_eq!(eval_shown, format!("{eval:.4}"), "{label}: {row}");
+    }
+    tmux.keys("Escape");
+    tmux.keys("q");
+}
