@@ -169,6 +169,7 @@ fn fake_run(steps: usize, upto: usize, scale: f64) -> Vec<TrainEvent> {
             tokens_per_s: 2100.0,
             eta_s: (steps - s) as f64 * 0.4,
             peak_rss_mib: Some(276.0),
+            preference: None,
         });
         if s % 5 == 0 {
             let loss = scale * (3.0 * (-x / 12.0).exp() + 0.75);

@@ -2,15 +2,17 @@
 //! random tokens.
 
 use super::emit;
-use crate::data::{Batch, Batcher, Encoded};
+use crate::data::{Batch, Batcher, Encoded, IGNORE_INDEX};
 use crate::model::random::LazyRandomWeights;
 use crate::model::{Qwen, QwenConfig};
 use crate::peft::lora::LoraInit;
 use crate::peft::{LoraConfig, Target};
+use crate::train::dpo::{backward_pairs, pair_logps, DpoConfig, PairData, PrefLoss};
 use crate::train::loss::backward_summed_loss;
 use crate::train::optim::{AdamW, AdamWConfig};
 use crate::{memory, threads};
 use anyhow::{bail, Result};
+use candle_core::backprop::GradStore;
 use candle_core::DType;
 use serde::Serialize;
 use std::time::Instant;
@@ -29,6 +31,9 @@ pub enum Method {
     Qlora,
     /// DoRA on an NF4 base with double quantization.
     Qdora,
+    /// DPO with a LoRA adapter: `--batch` pairs of `--seq` tokens each, the
+    /// second half of every sequence the answer.
+    Dpo,
 }
 
 impl Method {
@@ -40,6 +45,7 @@ impl Method {
             Method::Pissa => "pissa",
             Method::Qlora => "qlora",
             Method::Qdora => "qdora",
+            Method::Dpo => "dpo",
         }
     }
 }
@@ -101,6 +107,30 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
     let quantized = matches!(opts.method, Method::Qlora | Method::Qdora);
     let weights = LazyRandomWeights { seed: 0, std: 0.02 };
     let mut model = Qwen::load_with(&cfg, &weights, DType::F32, quantized.then_some(true))?;
+    let vocab = cfg.vocab_size as u32;
+    let sequence = |r: usize, salt: u32| -> Encoded {
+        let ids: Vec<u32> = (0..opts.seq as u32)
+            .map(|i| (i * 7919 + r as u32 * 104729 + salt + 1) % vocab)
+            .collect();
+        Encoded {
+            labels: ids.iter().map(|&i| i as i64).collect(),
+            ids,
+        }
+    };
+    // DPO's reference is scored before the adapter exists, as in training.
+    let pairs = if opts.method == Method::Dpo {
+        let answer_only = |mut e: Encoded| {
+            e.labels[..opts.seq / 2].fill(IGNORE_INDEX);
+            e
+        };
+        let pairs: Vec<(Encoded, Encoded)> = (0..opts.batch)
+            .map(|r| (answer_only(sequence(r, 0)), answer_only(sequence(r, 17))))
+            .collect();
+        let reference = pair_logps(&model, &pairs, opts.batch, 0)?;
+        Some(PairData { pairs, reference })
+    } else {
+        None
+    };
     let vars = match opts.method {
         Method::Full => model.make_trainable()?,
         method => {
@@ -121,18 +151,7 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
         }
     };
     let mut opt = AdamW::new(vars, AdamWConfig::default())?;
-    let vocab = cfg.vocab_size as u32;
-    let samples: Vec<Encoded> = (0..opts.batch)
-        .map(|r| {
-            let ids: Vec<u32> = (0..opts.seq as u32)
-                .map(|i| (i * 7919 + r as u32 * 104729 + 1) % vocab)
-                .collect();
-            Encoded {
-                labels: ids.iter().map(|&i| i as i64).collect(),
-                ids,
-            }
-        })
-        .collect();
+    let samples: Vec<Encoded> = (0..opts.batch).map(|r| sequence(r, 0)).collect();
     let rows = Batcher::new(samples, opts.batch, opts.seq, false, false, 0)
         .epoch(0)
         .remove(0);
@@ -143,14 +162,28 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
     for step in 0..=opts.steps {
         let t0 = Instant::now();
         let mut sums = vec![None; opt.params.len()];
-        backward_summed_loss(
-            &model,
-            &batch,
-            1.0 / batch.num_targets as f64,
-            opts.checkpointing,
-            None,
-            &mut |g| opt.add_gradients(g, &mut sums),
-        )?;
+        let sink = &mut |g: &GradStore| opt.add_gradients(g, &mut sums);
+        match &pairs {
+            Some(p) => {
+                let all: Vec<usize> = (0..opts.batch).collect();
+                let dpo = DpoConfig {
+                    beta: 0.1,
+                    loss: PrefLoss::Sigmoid,
+                    label_smoothing: 0.0,
+                };
+                backward_pairs(&model, p, &all, &dpo, 0, 1.0, sink)?;
+            }
+            None => {
+                backward_summed_loss(
+                    &model,
+                    &batch,
+                    1.0 / batch.num_targets as f64,
+                    opts.checkpointing,
+                    None,
+                    sink,
+                )?;
+            }
+        }
         let grads = opt.finish_gradients(sums)?;
         opt.step(&grads, 1e-5)?;
         if step > 0 {
@@ -167,7 +200,8 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
         seq: opts.seq,
         steps: opts.steps,
         checkpointing: opts.checkpointing,
-        tokens_per_s: (opts.batch * opts.seq) as f64 / step_seconds,
+        // DPO runs a chosen and a rejected sequence per pair.
+        tokens_per_s: (pairs.as_ref().map_or(1, |_| 2) * opts.batch * opts.seq) as f64 / step_seconds,
         step_seconds,
         peak_rss_mib: memory::peak_rss_mib(),
         trainable_params: opt.num_params(),

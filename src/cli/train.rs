@@ -42,6 +42,10 @@ pub struct EvalArgs {
     /// this JSONL file of `{"text": …}` lines (BM25), scored like --generate.
     #[arg(long, conflicts_with_all = ["model", "adapter", "generate"])]
     retrieve: Option<PathBuf>,
+    /// The data holds preference pairs (`{prompt, chosen, rejected}`): report
+    /// how often the model finds the chosen answer more likely.
+    #[arg(long, conflicts_with_all = ["retrieve", "generate"])]
+    pairs: bool,
 }
 
 /// `tunelings sweep`: the runs one after another, then their table. Fails
@@ -109,10 +113,20 @@ pub fn progress_sink() -> impl FnMut(&TrainEvent) {
             loss,
             lr,
             tokens_per_s,
+            preference,
             ..
         } => {
             bar.set_position(*step as u64);
-            bar.set_message(format!("loss {loss:.4}  lr {lr:.2e}  {tokens_per_s:.0} tok/s"));
+            let dpo = preference.map_or(String::new(), |p| {
+                format!(
+                    "  chosen wins {:.0}%  margin {:+.3}",
+                    p.accuracy * 100.0,
+                    p.margins
+                )
+            });
+            bar.set_message(format!(
+                "loss {loss:.4}{dpo}  lr {lr:.2e}  {tokens_per_s:.0} tok/s"
+            ));
         }
         TrainEvent::Eval {
             step,
@@ -179,6 +193,9 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     if let Some(adapter) = &args.adapter {
         ckpt.attach_adapter(adapter)?;
     }
+    if args.pairs {
+        return eval_pairs(&ckpt, &args);
+    }
     let m = evaluate_file(&ckpt, &args.data, args.cutoff_len, args.batch_size)?;
     let task = match args.generate {
         true => Some(evaluate_answers(&mut ckpt, &args.data, args.max_new_tokens)?),
@@ -201,6 +218,39 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     );
     if let Some(t) = task {
         print_task_metrics("greedy", &t);
+    }
+    Ok(())
+}
+
+/// Preference accuracy on pairs: the share whose chosen answer has the
+/// higher summed log-probability, and the mean gap in nats.
+fn eval_pairs(ckpt: &Checkpoint, args: &EvalArgs) -> Result<()> {
+    use crate::train::dpo::{pair_logps, share_chosen};
+    let encoder = crate::data::Encoder {
+        tokenizer: &ckpt.tokenizer,
+        template: &ckpt.template,
+        train_on_prompt: false,
+        cutoff_len: args.cutoff_len,
+    };
+    let pairs = crate::data::preference::read_pairs(&args.data)?
+        .iter()
+        .map(|p| p.encode(&encoder))
+        .collect::<Result<Vec<_>>>()?;
+    let pad_id = ckpt.tokenizer.token_id(crate::tokenizer::ENDOFTEXT).unwrap_or(0);
+    let logps = pair_logps(&ckpt.model, &pairs, args.batch_size, pad_id)?;
+    let accuracy = share_chosen(&logps);
+    let gap = logps.iter().map(|(c, r)| c - r).sum::<f64>() / logps.len() as f64;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "pairs": logps.len(), "preference_accuracy": accuracy, "mean_logp_gap": gap })
+        );
+    } else {
+        println!(
+            "{} pairs: the chosen answer is the more likely in {:.1}%; mean log-prob gap {gap:+.3} nats",
+            logps.len(),
+            accuracy * 100.0
+        );
     }
     Ok(())
 }

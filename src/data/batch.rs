@@ -20,6 +20,13 @@ pub struct Row {
 }
 
 impl Row {
+    /// A row holding one sample alone.
+    pub fn single(sample: &Encoded) -> Self {
+        let mut row = Self::default();
+        row.push(sample);
+        row
+    }
+
     fn push(&mut self, sample: &Encoded) {
         let segment = self.segments.last().copied().unwrap_or(0) + 1;
         self.ids.extend(&sample.ids);

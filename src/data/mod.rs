@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod encode;
+pub mod preference;
 pub mod records;
 pub mod registry;
 

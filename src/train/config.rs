@@ -16,6 +16,8 @@ pub enum Stage {
     Sft,
     /// Pre-training: every token of raw text.
     Pt,
+    /// Direct Preference Optimization on `{prompt, chosen, rejected}` pairs.
+    Dpo,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -161,6 +163,14 @@ pub struct TrainConfig {
     pub resume_from_checkpoint: bool,
     #[serde(default = "d_seed")]
     pub seed: u64,
+    /// DPO's β: how far the policy may move from the reference.
+    #[serde(default = "d_pref_beta")]
+    pub pref_beta: f64,
+    #[serde(default)]
+    pub pref_loss: crate::train::dpo::PrefLoss,
+    /// Conservative DPO's ε, the share of pairs assumed mislabelled.
+    #[serde(default)]
+    pub dpo_label_smoothing: f64,
 }
 
 fn d_rank() -> usize {
@@ -207,6 +217,9 @@ fn d_eps() -> f64 {
 }
 fn d_seed() -> u64 {
     42
+}
+fn d_pref_beta() -> f64 {
+    0.1
 }
 
 /// Every key a config may have.
@@ -262,6 +275,9 @@ pub const KEYS: &[&str] = &[
     "overwrite_output_dir",
     "resume_from_checkpoint",
     "seed",
+    "pref_beta",
+    "pref_loss",
+    "dpo_label_smoothing",
 ];
 
 impl TrainConfig {
@@ -339,7 +355,24 @@ impl TrainConfig {
             .collect()
     }
 
+    pub fn dpo(&self) -> crate::train::dpo::DpoConfig {
+        crate::train::dpo::DpoConfig {
+            beta: self.pref_beta,
+            loss: self.pref_loss,
+            label_smoothing: self.dpo_label_smoothing,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
+        if !(self.pref_beta > 0.0 && self.pref_beta.is_finite()) {
+            bail!("`pref_beta` must be positive (DPO's default is 0.1)");
+        }
+        if !(0.0..0.5).contains(&self.dpo_label_smoothing) {
+            bail!("`dpo_label_smoothing` must be in [0, 0.5)");
+        }
+        if self.stage == Stage::Dpo && (self.packing || self.val_size > 0.0 || self.eval_dataset.is_some()) {
+            bail!("`stage = \"dpo\"` trains on whole pairs: set `packing = false`, and evaluate pairs after training (eval_dataset and val_size are for SFT)");
+        }
         if self.adapter_name_or_path.is_some() && self.finetuning_type == FinetuningType::Full {
             bail!("`adapter_name_or_path` needs `finetuning_type = \"lora\"`: the new adapter trains on top of the merged ones");
         }

@@ -23,6 +23,9 @@ pub enum TrainEvent {
         tokens_per_s: f64,
         eta_s: f64,
         peak_rss_mib: Option<f64>,
+        /// DPO's rewards, margins and accuracy for this step's pairs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preference: Option<crate::train::dpo::PreferenceMetrics>,
     },
     Eval {
         step: usize,

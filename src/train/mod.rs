@@ -3,6 +3,7 @@
 pub mod config;
 pub mod cross_entropy;
 pub mod dataset;
+pub mod dpo;
 pub mod eval;
 pub mod events;
 pub mod linear_cross_entropy;

@@ -2,8 +2,9 @@
 //! accumulated, clipped gradients → AdamW, with evaluation, checkpoints,
 //! resume, NaN guard and clean interruption.
 
-use super::config::{FinetuningType, TrainConfig};
+use super::config::{FinetuningType, Stage, TrainConfig};
 use super::dataset::{prepare, PreparedData};
+use super::dpo::{backward_pairs, pair_batches, PairData, PreferenceMetrics};
 use super::eval::evaluate;
 use super::events::{StopReason, TrainEvent};
 use super::loss::backward_summed_loss;
@@ -35,13 +36,21 @@ pub struct TrainOutcome {
 }
 
 /// The micro-batches of the whole run, in order, epoch after epoch.
-struct BatchStream<'a> {
-    data: &'a Batcher,
+struct BatchStream {
+    data: Batcher,
     per_epoch: usize,
     cached: Option<(usize, Vec<Vec<crate::data::batch::Row>>)>,
 }
 
-impl BatchStream<'_> {
+impl BatchStream {
+    fn new(data: Batcher) -> Self {
+        Self {
+            per_epoch: data.batches_per_epoch(),
+            data,
+            cached: None,
+        }
+    }
+
     fn rows(&mut self, global: usize) -> &[crate::data::batch::Row] {
         let (epoch, i) = (global / self.per_epoch, global % self.per_epoch);
         if self.cached.as_ref().is_none_or(|(e, _)| *e != epoch) {
@@ -49,6 +58,55 @@ impl BatchStream<'_> {
         }
         &self.cached.as_ref().expect("just filled").1[i]
     }
+}
+
+/// What a run learns from: token batches (SFT, pre-training) or
+/// preference pairs (DPO).
+enum Objective {
+    Tokens(BatchStream),
+    Pairs(PairData),
+}
+
+impl Objective {
+    fn batches_per_epoch(&self, batch_size: usize) -> usize {
+        match self {
+            Objective::Tokens(s) => s.per_epoch,
+            Objective::Pairs(p) => p.pairs.len().div_ceil(batch_size.max(1)),
+        }
+    }
+
+    fn num_samples(&self) -> usize {
+        match self {
+            Objective::Tokens(s) => s.data.num_samples(),
+            Objective::Pairs(p) => p.pairs.len(),
+        }
+    }
+}
+
+/// The pairs of a DPO run, scored by the model as it is now: before its
+/// adapter is attached, it is the reference policy.
+fn prepare_pairs(cfg: &TrainConfig, ckpt: &Checkpoint, pad_id: u32) -> Result<PairData> {
+    let template = super::dataset::template_for(cfg, ckpt)?;
+    let encoder = crate::data::Encoder {
+        tokenizer: &ckpt.tokenizer,
+        template: &template,
+        train_on_prompt: false,
+        cutoff_len: cfg.cutoff_len,
+    };
+    let mut pairs = Vec::new();
+    for source in cfg.datasets()? {
+        if source.spec.is_some() {
+            bail!(
+                "`stage = \"dpo\"` reads pair files directly; name {} in `dataset` instead of its registry entry",
+                source.path.display()
+            );
+        }
+        pairs.extend(crate::data::preference::read_pairs(&source.path)?);
+    }
+    if let Some(n) = cfg.max_samples {
+        pairs.truncate(n);
+    }
+    PairData::new(&pairs, &encoder, &ckpt.model, pad_id)
 }
 
 /// Runs the config to completion, interruption (`stop`) or a non-finite loss.
@@ -63,10 +121,13 @@ pub fn train(
         ckpt.attach_adapter(&adapter)?;
         crate::peft::merge_and_unload(&mut ckpt.model)?;
     }
-    let PreparedData {
-        train: data, eval, ..
-    } = prepare(cfg, &ckpt)?;
     let pad_id = ckpt.tokenizer.token_id(ENDOFTEXT).unwrap_or(0);
+    let (mut objective, eval) = if cfg.stage == Stage::Dpo {
+        (Objective::Pairs(prepare_pairs(cfg, &ckpt, pad_id)?), None)
+    } else {
+        let PreparedData { train, eval, .. } = prepare(cfg, &ckpt)?;
+        (Objective::Tokens(BatchStream::new(train)), eval)
+    };
 
     let out_dir = &cfg.output_dir;
     prepare_output_dir(cfg)?;
@@ -81,6 +142,17 @@ pub fn train(
             .unwrap_or_else(|| crate::checkpoint::EMBEDDED_MODEL.to_string()),
     };
     let run = RunDir::new(out_dir, &ckpt.dir, adapter.map(|a| (a, base_name)))?;
+    if let Objective::Pairs(pairs) = &objective {
+        // Kept beside the run: the fixed reference the DPO loss measures against.
+        let lines: Vec<String> = pairs
+            .reference
+            .iter()
+            .map(|(c, r)| serde_json::json!({ "chosen": c, "rejected": r }).to_string())
+            .collect();
+        let path = run.root.join("reference_logps.jsonl");
+        std::fs::write(&path, lines.join("\n") + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let emit = &mut |e: TrainEvent| -> Result<()> {
         run.log_event(&e)?;
         on_event(&e);
@@ -109,7 +181,7 @@ pub fn train(
         }
     }
 
-    let per_epoch = data.batches_per_epoch();
+    let per_epoch = objective.batches_per_epoch(cfg.per_device_train_batch_size);
     let accum = cfg.gradient_accumulation_steps;
     let total_steps = match cfg.max_steps {
         Some(n) => n,
@@ -129,17 +201,12 @@ pub fn train(
     emit(TrainEvent::Started {
         total_steps,
         start_step: state.step,
-        train_samples: data.num_samples(),
+        train_samples: objective.num_samples(),
         eval_samples: eval.as_ref().map_or(0, Batcher::num_samples),
         trainable_params: opt.num_params(),
     })?;
 
     let model = &ckpt.model;
-    let mut stream = BatchStream {
-        data: &data,
-        per_epoch,
-        cached: None,
-    };
     let mut losses = Vec::new();
     let mut last_checkpoint = None;
     let started = Instant::now();
@@ -155,34 +222,64 @@ pub fn train(
         }
         let step_start = Instant::now();
         crate::peft::reseed_dropout(model, state.step);
-        let batches = (0..accum)
-            .map(|k| Batch::from_rows(stream.rows(state.step * accum + k), pad_id, model.dtype()))
-            .collect::<Result<Vec<_>>>()?;
-        let targets: usize = batches.iter().map(|b| b.num_targets).sum();
-        let tokens: usize = batches.iter().map(|b| b.num_tokens).sum();
-        // Each micro-batch is weighted by its share of the step's targets, so
-        // accumulation gives the same gradient as one big batch.
-        if targets == 0 {
-            bail!("step {} has no target tokens", state.step)
-        }
         let mut sums = vec![None; opt.params.len()];
-        let mut loss_sum = 0.0;
-        for (k, batch) in batches.iter().enumerate().filter(|(_, b)| b.num_targets > 0) {
-            let neftune = cfg.neftune_noise_alpha.map(|alpha| Neftune {
-                alpha,
-                seed: cfg.seed ^ ((state.step * accum + k) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            });
-            loss_sum += backward_summed_loss(
-                model,
-                batch,
-                1.0 / targets as f64,
-                cfg.gradient_checkpointing,
-                neftune,
-                &mut |g| opt.add_gradients(g, &mut sums),
-            )?;
-        }
+        let (loss, tokens, preference) = match &mut objective {
+            Objective::Pairs(pairs) => {
+                let (mut loss, mut tokens, mut metrics) = (0.0, 0, Vec::with_capacity(accum));
+                for k in 0..accum {
+                    let global = state.step * accum + k;
+                    let plan = pair_batches(
+                        pairs.pairs.len(),
+                        cfg.per_device_train_batch_size,
+                        cfg.seed,
+                        global / per_epoch,
+                    );
+                    let (l, m, t) = backward_pairs(
+                        model,
+                        &*pairs,
+                        &plan[global % per_epoch],
+                        &cfg.dpo(),
+                        pad_id,
+                        1.0 / accum as f64,
+                        &mut |g| opt.add_gradients(g, &mut sums),
+                    )?;
+                    loss += l / accum as f64;
+                    tokens += t;
+                    metrics.push(m);
+                }
+                (loss, tokens, Some(PreferenceMetrics::mean(&metrics)))
+            }
+            Objective::Tokens(stream) => {
+                let batches = (0..accum)
+                    .map(|k| Batch::from_rows(stream.rows(state.step * accum + k), pad_id, model.dtype()))
+                    .collect::<Result<Vec<_>>>()?;
+                let targets: usize = batches.iter().map(|b| b.num_targets).sum();
+                let tokens: usize = batches.iter().map(|b| b.num_tokens).sum();
+                // Each micro-batch is weighted by its share of the step's targets, so
+                // accumulation gives the same gradient as one big batch.
+                if targets == 0 {
+                    bail!("step {} has no target tokens", state.step)
+                }
+                let mut loss_sum = 0.0;
+                for (k, batch) in batches.iter().enumerate().filter(|(_, b)| b.num_targets > 0) {
+                    let neftune = cfg.neftune_noise_alpha.map(|alpha| Neftune {
+                        alpha,
+                        seed: cfg.seed
+                            ^ ((state.step * accum + k) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    });
+                    loss_sum += backward_summed_loss(
+                        model,
+                        batch,
+                        1.0 / targets as f64,
+                        cfg.gradient_checkpointing,
+                        neftune,
+                        &mut |g| opt.add_gradients(g, &mut sums),
+                    )?;
+                }
+                (loss_sum / targets.max(1) as f64, tokens, None)
+            }
+        };
         let grads = opt.finish_gradients(sums)?;
-        let loss = loss_sum / targets.max(1) as f64;
         let norm = grad_norm(&grads)?;
         if !loss.is_finite() || !norm.is_finite() {
             // The update has not been applied: the weights are the last good ones.
@@ -221,6 +318,7 @@ pub fn train(
                 tokens_per_s: tokens as f64 / step_start.elapsed().as_secs_f64().max(1e-9),
                 eta_s: avg * (total_steps - state.step) as f64,
                 peak_rss_mib: memory::peak_rss_mib(),
+                preference,
             })?;
         }
         let step = state.step;

@@ -33,6 +33,8 @@ pub struct Run {
     pub finished: Option<(StopReason, String)>,
     /// Wall time of the whole run, set by whoever ran it (the Race's table).
     pub seconds: Option<f64>,
+    /// The last step's DPO metrics, for preference runs.
+    pub preference: Option<crate::train::dpo::PreferenceMetrics>,
     ema: f64,
 }
 
@@ -69,9 +71,11 @@ impl Run {
                 tokens_per_s,
                 eta_s,
                 peak_rss_mib,
+                preference,
                 ..
             } => {
                 let x = *step as f64;
+                self.preference = *preference;
                 self.ema = if self.losses.is_empty() {
                     *loss
                 } else {
@@ -336,6 +340,14 @@ fn figure_lines(dash: &Dashboard, theme: &Theme, lang: Lang) -> Vec<Line<'static
                 r.seconds.map_or("–".into(), duration),
             )),
         ]));
+        if let Some(p) = r.preference {
+            let text = t(lang, Key::PreferenceLine)
+                .replace("{acc}", &format!("{:.0}", p.accuracy * 100.0))
+                .replace("{margin}", &format!("{:+.3}", p.margins))
+                .replace("{chosen}", &format!("{:+.3}", p.rewards_chosen))
+                .replace("{rejected}", &format!("{:+.3}", p.rewards_rejected));
+            lines.push(Line::styled(format!("{:<14} {text}", ""), theme.dim()));
+        }
     }
     if dash.stopping && dash.running() {
         lines.push(Line::styled(t(lang, Key::Stopping), theme.fail()));
@@ -358,6 +370,7 @@ mod tests {
             tokens_per_s: 100.0,
             eta_s: 5.0,
             peak_rss_mib: Some(50.0),
+            preference: None,
         }
     }
 
@@ -420,6 +433,31 @@ mod tests {
         assert_eq!(d.runs[0].evals, [(5.0, 1.5)]);
         assert!(!d.running());
         d.on_event(7, &started(0)); // an unknown run is ignored
+    }
+
+    #[test]
+    fn a_dpo_run_shows_its_preference_metrics() {
+        let mut d = Dashboard::new("t");
+        let i = d.add_run("dpo");
+        d.on_event(i, &started(0));
+        let mut e = step(1, 0.6);
+        if let TrainEvent::Step { preference, .. } = &mut e {
+            *preference = Some(crate::train::dpo::PreferenceMetrics {
+                rewards_chosen: 0.05,
+                rewards_rejected: -0.125,
+                margins: 0.175,
+                accuracy: 0.75,
+            });
+        }
+        d.on_event(i, &e);
+        let text: Vec<String> = figure_lines(&d, &Theme::plain(), Lang::En)
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.to_string()).collect())
+            .collect();
+        assert!(
+            text[2].contains("DPO: chosen wins 75% · margin +0.175 · rewards +0.050 / -0.125"),
+            "{text:?}"
+        );
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub enum Key {
     LossRaw,
     LossSmoothed,
     EvalLoss,
+    PreferenceLine,
     TokensPerS,
     PeakMemory,
     Time,
@@ -156,6 +157,10 @@ fn pair(key: Key) -> (&'static str, &'static str) {
         LossRaw => ("loss", "kayıp"),
         LossSmoothed => ("smoothed", "yumuşatılmış"),
         EvalLoss => ("eval loss", "değ. kaybı"),
+        PreferenceLine => (
+            "DPO: chosen wins {acc}% · margin {margin} · rewards {chosen} / {rejected}",
+            "DPO: seçilen %{acc} kazanıyor · fark {margin} · ödüller {chosen} / {rejected}",
+        ),
         TokensPerS => ("tokens/s", "token/s"),
         PeakMemory => ("peak mem", "tepe bell."),
         Time => ("time", "süre"),
