@@ -6,7 +6,7 @@
 use crate::data::batch::Row;
 use crate::data::preference::PreferencePair;
 use crate::data::{Batch, Encoded, Encoder};
-use crate::model::{AttentionMask, Positions, Qwen};
+use crate::model::Qwen;
 use anyhow::{bail, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, D};
@@ -115,14 +115,7 @@ pub fn dpo_loss(cfg: &DpoConfig, p: &PairLogps) -> Result<(Tensor, PreferenceMet
 /// number of completion tokens of each row.
 pub fn completion_logps(model: &Qwen, batch: &Batch) -> Result<(Tensor, Vec<usize>)> {
     let (rows, t) = batch.ids.dims2()?;
-    let embeds = model.embed(&batch.ids)?;
-    let hidden = model.hidden_states(
-        &embeds,
-        &Positions::Explicit(batch.positions.clone()),
-        &AttentionMask::Additive(batch.mask.clone()),
-        None,
-    )?;
-    let logits = model.logits_at(&hidden, &batch.index)?.to_dtype(DType::F32)?;
+    let logits = super::loss::target_logits(model, batch)?.to_dtype(DType::F32)?;
     let log_norm = logits.log_sum_exp(D::Minus1)?;
     let picked = logits.gather(&batch.targets.unsqueeze(1)?, 1)?.squeeze(1)?;
     let token_logps = (picked - log_norm)?;

@@ -14,6 +14,13 @@ use candle_core::{DType, Tensor, D};
 /// Sum (not mean) of the token losses of `batch`, as a scalar tensor, plus
 /// the logits at the targets for metrics.
 pub fn summed_loss(model: &Qwen, batch: &Batch) -> Result<(Tensor, Tensor)> {
+    let logits = target_logits(model, batch)?;
+    let loss = cross_entropy_sum(&logits, &batch.targets)?;
+    Ok((loss, logits))
+}
+
+/// The logits at `batch`'s target positions: (targets, vocab).
+pub fn target_logits(model: &Qwen, batch: &Batch) -> Result<Tensor> {
     let embeds = model.embed(&batch.ids)?;
     let hidden = model.hidden_states(
         &embeds,
@@ -21,9 +28,7 @@ pub fn summed_loss(model: &Qwen, batch: &Batch) -> Result<(Tensor, Tensor)> {
         &AttentionMask::Additive(batch.mask.clone()),
         None,
     )?;
-    let logits = model.logits_at(&hidden, &batch.index)?;
-    let loss = cross_entropy_sum(&logits, &batch.targets)?;
-    Ok((loss, logits))
+    model.logits_at(&hidden, &batch.index)
 }
 
 /// Backward of `scale` × the summed loss of `batch`, handing each gradient
