@@ -107,11 +107,15 @@ impl Checkpoint {
     /// trained with `adapter_name_or_path`): the chain is followed to a model.
     fn load_adapter_dir(dir: &Path, dtype: DType) -> Result<Self> {
         let mut root = dir.to_path_buf();
+        let mut depth = 0;
         let base = loop {
-            let base = stacked_base(&root)?;
-            match base {
+            match stacked_base(&root)? {
                 Base::Adapter(a) => root = a,
                 Base::Model(m) => break m,
+            }
+            depth += 1;
+            if depth > MAX_STACK {
+                return Err(too_deep(dir));
             }
         };
         let base = if base == EMBEDDED_MODEL { None } else { Some(base) };
@@ -124,8 +128,15 @@ impl Checkpoint {
     /// was trained on top of another one, that one is attached and merged
     /// first.
     pub fn attach_adapter(&mut self, dir: &Path) -> Result<()> {
+        self.attach_stacked(dir, 0)
+    }
+
+    fn attach_stacked(&mut self, dir: &Path, depth: usize) -> Result<()> {
+        if depth > MAX_STACK {
+            return Err(too_deep(dir));
+        }
         if let Base::Adapter(under) = stacked_base(dir)? {
-            self.attach_adapter(&under)?;
+            self.attach_stacked(&under, depth + 1)?;
             crate::peft::merge_and_unload(&mut self.model)?;
         }
         crate::peft::files::load(&mut self.model, dir)
@@ -166,6 +177,16 @@ impl Checkpoint {
         ids.dedup();
         ids
     }
+}
+
+/// Adapters trained on adapters, at most this deep.
+const MAX_STACK: usize = 16;
+
+fn too_deep(dir: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: more than {MAX_STACK} adapters stacked; is there a loop in their `base_model_name_or_path`?",
+        dir.display()
+    )
 }
 
 enum Base {

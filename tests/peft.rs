@@ -566,3 +566,20 @@ fn an_adapter_trained_on_a_merged_adapter_loads_back_as_the_whole_stack() {
     files::load(&mut alone.model, &second).unwrap();
     assert!(max_abs_diff(&alone.model.forward(&ids(), None).unwrap(), &want) > 1e-3);
 }
+
+#[test]
+fn adapters_that_name_each_other_as_base_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    for (dir, base) in [(&a, &b), (&b, &a)] {
+        std::fs::create_dir_all(dir).unwrap();
+        let cfg =
+            serde_json::json!({ "base_model_name_or_path": base.display().to_string(), "peft_type": "LORA" });
+        std::fs::write(dir.join("adapter_config.json"), cfg.to_string()).unwrap();
+        std::fs::write(dir.join("adapter_model.safetensors"), b"").unwrap();
+    }
+    let err = Checkpoint::load(Some(a.to_str().unwrap()), DType::F32)
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("adapters stacked"), "{err:#}");
+}
