@@ -113,7 +113,16 @@ pub fn watch(session: &Session, poll: bool, print: &mut dyn FnMut(&str)) -> Resu
     if let Some(name) = current.clone() {
         current = run(&name, print)?;
     }
-    while let Ok(first) = rx.recv() {
+    // Lines typed while a check ran, to act on next.
+    let mut typed: std::collections::VecDeque<String> = Default::default();
+    loop {
+        let first = match typed.pop_front() {
+            Some(line) => Event::Line(line),
+            None => match rx.recv() {
+                Ok(ev) => ev,
+                Err(_) => break,
+            },
+        };
         let mut saved = Vec::new();
         let mut line = None;
         match first {
@@ -144,8 +153,13 @@ pub fn watch(session: &Session, poll: bool, print: &mut dyn FnMut(&str)) -> Resu
         };
         if let Some(name) = target {
             current = run(&name, print)?;
-            // Drop what arrived during the check: it was our own build output or stale.
-            while rx.try_recv().is_ok() {}
+            // Saves that arrived during the check were our own build output or
+            // stale; what the learner typed (a `q`) still counts.
+            while let Ok(ev) = rx.try_recv() {
+                if let Event::Line(line) = ev {
+                    typed.push_back(line);
+                }
+            }
         }
     }
     Ok(())
