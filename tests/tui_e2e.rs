@@ -19,7 +19,10 @@ impl Tmux {
             found,
             "this test needs tmux (apt-get install tmux); .ci/run installs it"
         );
-        let session = format!("tunelings-e2e-{}", std::process::id());
+        // Tests run in parallel in one process: each needs its own session.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let session = format!("tunelings-e2e-{}-{n}", std::process::id());
         let ok = Command::new("tmux")
             .args([
                 "new-session",
