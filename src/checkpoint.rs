@@ -169,6 +169,14 @@ impl Checkpoint {
         })
     }
 
+    /// The model's whole reply to a conversation, generated with `params`
+    /// and without streaming.
+    pub fn reply(&self, messages: &[crate::chat::Message], params: &SamplingParams) -> Result<String> {
+        let ids = self.tokenizer.encode(&self.template.render(messages, true))?;
+        let out = crate::generate::generate(&self.model, &ids, params, &self.stop_ids(), |_| Ok(true))?;
+        self.tokenizer.decode(&out.tokens, true)
+    }
+
     /// Stop ids: the tokenizer's ChatML ends plus the checkpoint's eos ids.
     pub fn stop_ids(&self) -> Vec<u32> {
         let mut ids = self.tokenizer.stop_ids();

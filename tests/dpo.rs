@@ -10,7 +10,7 @@ use serde_json::json;
 use std::sync::atomic::AtomicBool;
 use tunelings::chat::ChatTemplate;
 use tunelings::checkpoint::Checkpoint;
-use tunelings::data::preference::{read_pairs, PreferencePair};
+use tunelings::data::preference::{encode_pairs, read_pairs, PreferencePair};
 use tunelings::data::Encoder;
 use tunelings::model::Family;
 use tunelings::pretrain::personas::{facts, is_heldout};
@@ -99,11 +99,7 @@ fn dpo_on_nano_qwen_moves_held_out_pairs_and_keeps_the_reference() {
         cutoff_len: 128,
     };
     let encode = |file: &str| -> Vec<_> {
-        read_pairs(&dir.path().join(file))
-            .unwrap()
-            .iter()
-            .map(|p| p.encode(&encoder).unwrap())
-            .collect()
+        encode_pairs(&read_pairs(&dir.path().join(file)).unwrap(), &encoder).unwrap()
     };
     let (train_pairs, heldout_pairs) = (encode("train.jsonl"), encode("heldout.jsonl"));
     let before = preference_accuracy(&base.model, &heldout_pairs, 0).unwrap();

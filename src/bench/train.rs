@@ -7,7 +7,7 @@ use crate::model::random::LazyRandomWeights;
 use crate::model::{Qwen, QwenConfig};
 use crate::peft::lora::LoraInit;
 use crate::peft::{LoraConfig, Target};
-use crate::train::dpo::{backward_pairs, pair_logps, DpoConfig, PairData, PrefLoss};
+use crate::train::dpo::{backward_pairs, pair_logps, DpoConfig, PairData};
 use crate::train::loss::backward_summed_loss;
 use crate::train::optim::{AdamW, AdamWConfig};
 use crate::{memory, threads};
@@ -157,6 +157,7 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
         .remove(0);
     let batch = Batch::from_rows(&rows, 0, DType::F32)?;
 
+    let every_pair: Vec<usize> = (0..opts.batch).collect();
     // One warm-up step, then the timed ones.
     let mut times = Vec::new();
     for step in 0..=opts.steps {
@@ -165,13 +166,7 @@ pub fn run(shape: TrainShape, opts: &Options) -> Result<()> {
         let sink = &mut |g: &GradStore| opt.add_gradients(g, &mut sums);
         match &pairs {
             Some(p) => {
-                let all: Vec<usize> = (0..opts.batch).collect();
-                let dpo = DpoConfig {
-                    beta: 0.1,
-                    loss: PrefLoss::Sigmoid,
-                    label_smoothing: 0.0,
-                };
-                backward_pairs(&model, p, &all, &dpo, 0, 1.0, sink)?;
+                backward_pairs(&model, p, &every_pair, &DpoConfig::default(), 0, 1.0, sink)?;
             }
             None => {
                 backward_summed_loss(

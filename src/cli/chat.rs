@@ -211,17 +211,10 @@ pub fn chat(args: ChatArgs) -> Result<()> {
 
 /// The questions of a `--prompts` file, each line `{"instruction": …}`.
 fn read_questions(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: not valid JSON", path.display(), i + 1))?;
-        let Some(q) = v.get("instruction").and_then(|q| q.as_str()) else {
-            bail!(
-                "{}:{}: expected an object with a string `instruction`",
-                path.display(),
-                i + 1
-            );
+    for (at, obj) in crate::data::records::read_objects(path)? {
+        let Some(q) = obj.get("instruction").and_then(|q| q.as_str()) else {
+            bail!("{at}: expected an object with a string `instruction`");
         };
         out.push(q.to_string());
     }
@@ -248,9 +241,7 @@ fn answer_all(
             .into_iter()
             .collect();
         history.push(Message::new(Role::User, question.clone()));
-        let ids = ckpt.tokenizer.encode(&ckpt.template.render(&history, true))?;
-        let generation = run_generation(&ckpt.model, &ids, params, &ckpt.stop_ids(), |_| Ok(true))?;
-        let answer = ckpt.tokenizer.decode(&generation.tokens, true)?;
+        let answer = ckpt.reply(&history, params)?;
         let mut record = serde_json::json!({ "instruction": question, "output": answer.trim() });
         if let Some(s) = system {
             record["teacher_system"] = s.into();

@@ -232,10 +232,8 @@ fn eval_pairs(ckpt: &Checkpoint, args: &EvalArgs) -> Result<()> {
         train_on_prompt: false,
         cutoff_len: args.cutoff_len,
     };
-    let pairs = crate::data::preference::read_pairs(&args.data)?
-        .iter()
-        .map(|p| p.encode(&encoder))
-        .collect::<Result<Vec<_>>>()?;
+    let pairs = crate::data::preference::read_pairs(&args.data)?;
+    let pairs = crate::data::preference::encode_pairs(&pairs, &encoder)?;
     let pad_id = ckpt.tokenizer.token_id(crate::tokenizer::ENDOFTEXT).unwrap_or(0);
     let logps = pair_logps(&ckpt.model, &pairs, args.batch_size, pad_id)?;
     let accuracy = share_chosen(&logps);

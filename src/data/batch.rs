@@ -114,6 +114,14 @@ impl Batch {
     }
 }
 
+/// 0..n in the order of `epoch`: same seed and epoch, same order.
+pub fn shuffled(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9).wrapping_add(epoch as u64));
+    order.shuffle(&mut rng);
+    order
+}
+
 /// Plans the rows and batches of each epoch.
 #[derive(Debug, Clone)]
 pub struct Batcher {
@@ -150,12 +158,12 @@ impl Batcher {
 
     /// The rows of `epoch`, grouped into batches. Same seed and epoch, same plan.
     pub fn epoch(&self, epoch: usize) -> Vec<Vec<Row>> {
-        let mut order: Vec<usize> = (0..self.samples.len()).collect();
-        if self.shuffle {
-            let mut rng =
-                StdRng::seed_from_u64(self.seed.wrapping_mul(0x9E37_79B9).wrapping_add(epoch as u64));
-            order.shuffle(&mut rng);
-        }
+        let n = self.samples.len();
+        let order: Vec<usize> = if self.shuffle {
+            shuffled(n, self.seed, epoch)
+        } else {
+            (0..n).collect()
+        };
         let mut rows: Vec<Row> = Vec::new();
         for i in order {
             let sample = &self.samples[i];

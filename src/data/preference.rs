@@ -6,7 +6,7 @@
 //! one-message list `[{"role": "assistant", "content": "…"}]`.
 
 use super::encode::{Encoded, Encoder};
-use super::records::Sample;
+use super::records::{parse_turns, read_objects, Sample};
 use crate::chat::{Message, Role};
 use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
@@ -32,20 +32,34 @@ impl PreferencePair {
 }
 
 pub fn read_pairs(path: &Path) -> Result<Vec<PreferencePair>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut pairs = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let at = || format!("{}:{}", path.display(), i + 1);
-        let value: Value = serde_json::from_str(line).with_context(|| format!("{}: not valid JSON", at()))?;
-        let obj = value
-            .as_object()
-            .with_context(|| format!("{}: expected a JSON object", at()))?;
-        pairs.push(parse_pair(obj).with_context(at)?);
-    }
+    let pairs = read_objects(path)?
+        .into_iter()
+        .map(|(at, obj)| parse_pair(&obj).with_context(|| at))
+        .collect::<Result<Vec<_>>>()?;
     if pairs.is_empty() {
         bail!("{}: no preference pairs", path.display());
     }
     Ok(pairs)
+}
+
+/// Every pair encoded as (chosen, rejected); a pair whose answer is cut off
+/// entirely by `cutoff_len` is an error.
+pub fn encode_pairs(pairs: &[PreferencePair], encoder: &Encoder) -> Result<Vec<(Encoded, Encoded)>> {
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (c, r) = p.encode(encoder)?;
+            if c.num_labels() == 0 || r.num_labels() == 0 {
+                bail!(
+                    "pair {}: no answer token is left after `cutoff_len` = {}",
+                    i + 1,
+                    encoder.cutoff_len
+                );
+            }
+            Ok((c, r))
+        })
+        .collect()
 }
 
 fn parse_pair(obj: &Map<String, Value>) -> Result<PreferencePair> {
@@ -59,22 +73,7 @@ fn parse_pair(obj: &Map<String, Value>) -> Result<PreferencePair> {
     }
     match prompt_value {
         Value::String(s) => prompt.push(Message::new(Role::User, s.as_str())),
-        Value::Array(list) => {
-            for (k, m) in list.iter().enumerate() {
-                let role = m.get("role").and_then(Value::as_str);
-                let content = m.get("content").and_then(Value::as_str);
-                let (Some(role), Some(content)) = (role, content) else {
-                    bail!("prompt[{k}] needs string `role` and `content`");
-                };
-                let role = match role {
-                    "system" => Role::System,
-                    "user" => Role::User,
-                    "assistant" => Role::Assistant,
-                    other => bail!("prompt[{k}].role is {other:?}; expected system, user or assistant"),
-                };
-                prompt.push(Message::new(role, content));
-            }
-        }
+        Value::Array(_) => prompt.extend(parse_turns(prompt_value, "prompt", "role", "content")?),
         _ => bail!("`prompt` must be a string or a list of messages"),
     }
     if prompt.last().is_none_or(|m| m.role != Role::User) {

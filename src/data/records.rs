@@ -23,6 +23,23 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Sample>> {
 /// Reads a JSONL file (or a `.json` array, as LLaMA-Factory ships them),
 /// renaming columns as the registry entry `spec` says.
 pub fn read_dataset(path: &Path, spec: Option<&DatasetSpec>) -> Result<Vec<Sample>> {
+    let mut out = Vec::new();
+    for (at, obj) in read_objects(path)? {
+        let obj = match spec {
+            Some(s) => s.normalize(&obj).with_context(|| at.clone())?,
+            None => obj,
+        };
+        out.push(parse_record(&obj).with_context(|| at.clone())?);
+    }
+    if out.is_empty() {
+        bail!("{}: the dataset has no records", path.display());
+    }
+    Ok(out)
+}
+
+/// The JSON objects of a JSONL file, or of a `.json` file holding one array,
+/// each with where it came from (`file:line`, or `file: record N`) for errors.
+pub fn read_objects(path: &Path) -> Result<Vec<(String, Map<String, Value>)>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read dataset {}", path.display()))?;
     let records: Vec<(String, Value)> = if path.extension().is_some_and(|e| e == "json") {
@@ -42,21 +59,13 @@ pub fn read_dataset(path: &Path, spec: Option<&DatasetSpec>) -> Result<Vec<Sampl
         }
         records
     };
-    let mut out = Vec::new();
-    for (at, value) in records {
-        let Value::Object(obj) = value else {
-            bail!("{at}: expected a JSON object per record");
-        };
-        let obj = match spec {
-            Some(s) => s.normalize(&obj).with_context(|| at.clone())?,
-            None => obj,
-        };
-        out.push(parse_record(&obj).with_context(|| at.clone())?);
-    }
-    if out.is_empty() {
-        bail!("{}: the dataset has no records", path.display());
-    }
-    Ok(out)
+    records
+        .into_iter()
+        .map(|(at, value)| match value {
+            Value::Object(obj) => Ok((at, obj)),
+            _ => bail!("{at}: expected a JSON object per record"),
+        })
+        .collect()
 }
 
 pub fn parse_record(obj: &Map<String, Value>) -> Result<Sample> {
@@ -117,6 +126,16 @@ fn parse_alpaca(obj: &Map<String, Value>) -> Result<Sample> {
 }
 
 fn parse_messages(value: &Value, field: &str, role_key: &str, content_key: &str) -> Result<Vec<Message>> {
+    let out = parse_turns(value, field, role_key, content_key)?;
+    if !out.iter().any(|m| m.role == Role::Assistant) {
+        bail!("`{field}` has no assistant turn to learn from");
+    }
+    Ok(out)
+}
+
+/// A list of turns, each with a role and a string content; a system turn
+/// may only come first.
+pub fn parse_turns(value: &Value, field: &str, role_key: &str, content_key: &str) -> Result<Vec<Message>> {
     let list = value
         .as_array()
         .with_context(|| format!("field `{field}` must be an array"))?;
@@ -140,9 +159,6 @@ fn parse_messages(value: &Value, field: &str, role_key: &str, content_key: &str)
             bail!("{field}[{i}]: a system message may only come first");
         }
         out.push(Message::new(role, content));
-    }
-    if !out.iter().any(|m| m.role == Role::Assistant) {
-        bail!("`{field}` has no assistant turn to learn from");
     }
     Ok(out)
 }

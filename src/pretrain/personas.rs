@@ -69,8 +69,12 @@ pub fn follow_chats() -> Vec<Doc> {
     ];
     let mut docs = Vec::new();
     let all = facts();
-    let trained = all.iter().enumerate().filter(|(i, _)| !is_heldout(*i));
-    for (_, fact) in trained {
+    let trained = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !is_heldout(*i))
+        .map(|(_, f)| f);
+    for fact in trained {
         for turkish in [false, true] {
             let question = if turkish {
                 &fact.tr.question

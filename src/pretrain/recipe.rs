@@ -5,7 +5,7 @@ use super::corpus::{self, Doc};
 use super::tokenizer_train::train_bpe;
 use super::world::SYSTEM_PROMPT;
 use crate::checkpoint::{write_model_dir, Checkpoint};
-use crate::generate::{generate, SamplingParams};
+use crate::generate::SamplingParams;
 use crate::model::random::init_weights;
 use crate::model::{Kernels, QwenConfig};
 use crate::tokenizer::{ENDOFTEXT, IM_END};
@@ -185,15 +185,8 @@ pub fn run(
 /// Greedy answer to one question, as `tunelings chat --temperature 0` gives it.
 pub fn answer(ckpt: &mut Checkpoint, question: &str, max_tokens: usize) -> Result<String> {
     ckpt.model.set_kernels(Kernels::Fused);
-    let ids = ckpt.tokenizer.encode(&ckpt.template.prompt(None, question))?;
-    let out = generate(
-        &ckpt.model,
-        &ids,
-        &SamplingParams::greedy(max_tokens),
-        &ckpt.stop_ids(),
-        |_| Ok(true),
-    )?;
-    ckpt.tokenizer.decode(&out.tokens, true)
+    let question = [crate::chat::Message::new(crate::chat::Role::User, question)];
+    ckpt.reply(&question, &SamplingParams::greedy(max_tokens))
 }
 
 fn model_card(

@@ -219,7 +219,7 @@ fn d_seed() -> u64 {
     42
 }
 fn d_pref_beta() -> f64 {
-    0.1
+    crate::train::dpo::DpoConfig::default().beta
 }
 
 /// Every key a config may have.

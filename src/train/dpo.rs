@@ -3,16 +3,13 @@
 //! metrics TRL logs with it. The reference policy's log-probabilities are
 //! computed once, before training, so only the policy runs each step.
 
-use crate::data::batch::Row;
-use crate::data::preference::PreferencePair;
+use crate::data::batch::{shuffled, Row};
+use crate::data::preference::{encode_pairs, PreferencePair};
 use crate::data::{Batch, Encoded, Encoder};
 use crate::model::Qwen;
 use anyhow::{bail, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, D};
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 /// Which preference loss (LLaMA-Factory's `pref_loss`).
@@ -34,6 +31,17 @@ pub struct DpoConfig {
     pub loss: PrefLoss,
     /// ε: the share of pairs assumed mislabelled (conservative DPO); sigmoid only.
     pub label_smoothing: f64,
+}
+
+impl Default for DpoConfig {
+    /// TRL's and LLaMA-Factory's defaults: β = 0.1, sigmoid, no smoothing.
+    fn default() -> Self {
+        Self {
+            beta: 0.1,
+            loss: PrefLoss::Sigmoid,
+            label_smoothing: 0.0,
+        }
+    }
 }
 
 /// Per-pair inputs, each of shape [pairs]: summed completion log-probs under
@@ -147,18 +155,7 @@ impl PairData {
     /// Encodes `pairs` and scores them with `reference`, the model before
     /// its adapter is attached.
     pub fn new(pairs: &[PreferencePair], encoder: &Encoder, reference: &Qwen, pad_id: u32) -> Result<Self> {
-        let mut encoded = Vec::with_capacity(pairs.len());
-        for (i, p) in pairs.iter().enumerate() {
-            let (c, r) = p.encode(encoder)?;
-            if c.num_labels() == 0 || r.num_labels() == 0 {
-                bail!(
-                    "pair {}: no answer token is left after `cutoff_len` = {}",
-                    i + 1,
-                    encoder.cutoff_len
-                );
-            }
-            encoded.push((c, r));
-        }
+        let encoded = encode_pairs(pairs, encoder)?;
         let reference = pair_logps(reference, &encoded, 8, pad_id)?;
         Ok(Self {
             pairs: encoded,
@@ -213,10 +210,10 @@ pub fn share_chosen(logps: &[(f64, f64)]) -> f64 {
 
 /// The pair indices of `epoch`, shuffled by `seed`, in batches.
 pub fn pair_batches(n: usize, batch: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9).wrapping_add(epoch as u64));
-    order.shuffle(&mut rng);
-    order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect()
+    shuffled(n, seed, epoch)
+        .chunks(batch.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
 }
 
 /// One micro-batch of pairs: the mean loss times `scale` is backpropagated

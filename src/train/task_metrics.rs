@@ -5,7 +5,7 @@
 use crate::chat::{Message, Role};
 use crate::checkpoint::Checkpoint;
 use crate::data::{read_jsonl, Sample};
-use crate::generate::{generate, SamplingParams};
+use crate::generate::SamplingParams;
 use crate::model::Kernels;
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -86,12 +86,8 @@ pub fn chrf(answer: &str, reference: &str) -> f64 {
 /// the reference), scored three ways.
 pub fn evaluate_answers(ckpt: &mut Checkpoint, data: &Path, max_new_tokens: usize) -> Result<TaskMetrics> {
     ckpt.model.set_kernels(Kernels::Fused);
-    score_answers(data, |context| {
-        let prompt = ckpt.tokenizer.encode(&ckpt.template.render(context, true))?;
-        let params = SamplingParams::greedy(max_new_tokens);
-        let out = generate(&ckpt.model, &prompt, &params, &ckpt.stop_ids(), |_| Ok(true))?;
-        ckpt.tokenizer.decode(&out.tokens, true)
-    })
+    let params = SamplingParams::greedy(max_new_tokens);
+    score_answers(data, |context| ckpt.reply(context, &params))
 }
 
 /// Answers by retrieval alone: the best-matching document of `index` is the
