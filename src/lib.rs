@@ -1,5 +1,6 @@
 //! tunelings: a fine-tuning course in the terminal, and the engine it runs on.
 
+pub mod align;
 pub mod bench;
 pub mod chat;
 pub mod checkpoint;

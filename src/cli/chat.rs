@@ -5,7 +5,7 @@ use crate::checkpoint::Checkpoint;
 use crate::generate::{generate as run_generation, Generation, SamplingParams};
 use crate::model::Kernels;
 use crate::tokenizer::TokenStream;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::DType;
 use clap::Args;
 use std::io::{BufRead, Write};
@@ -44,7 +44,7 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    fn params(&self, ckpt: &Checkpoint) -> SamplingParams {
+    pub(super) fn params(&self, ckpt: &Checkpoint) -> SamplingParams {
         let mut p = ckpt.generation.sampling();
         p.temperature = self.temperature.unwrap_or(p.temperature);
         p.top_p = self.top_p.unwrap_or(p.top_p);
@@ -95,7 +95,7 @@ pub struct GenerateArgs {
     sampling: SamplingArgs,
 }
 
-fn load(model: &ModelArgs) -> Result<Checkpoint> {
+pub(super) fn load(model: &ModelArgs) -> Result<Checkpoint> {
     let mut ckpt = Checkpoint::load(model.model.as_deref(), DType::F32)?;
     if let Some(adapter) = &model.adapter {
         ckpt.attach_adapter(adapter)?;
@@ -209,21 +209,6 @@ pub fn chat(args: ChatArgs) -> Result<()> {
     Ok(())
 }
 
-/// The questions of a `--prompts` file, each line `{"instruction": …}`.
-fn read_questions(path: &Path) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for (at, obj) in crate::data::records::read_objects(path)? {
-        let Some(q) = obj.get("instruction").and_then(|q| q.as_str()) else {
-            bail!("{at}: expected an object with a string `instruction`");
-        };
-        out.push(q.to_string());
-    }
-    if out.is_empty() {
-        bail!("{}: no questions", path.display());
-    }
-    Ok(out)
-}
-
 /// Answers every question of `prompts` under `system` and writes them as
 /// JSONL, e.g. a prompted teacher's answers for context distillation.
 fn answer_all(
@@ -233,7 +218,7 @@ fn answer_all(
     out: &Path,
     params: &SamplingParams,
 ) -> Result<()> {
-    let questions = read_questions(prompts)?;
+    let questions = crate::data::records::read_questions(prompts)?;
     let mut lines = Vec::with_capacity(questions.len());
     for (i, question) in questions.iter().enumerate() {
         let mut history: Vec<Message> = system

@@ -44,6 +44,13 @@ pub enum DevCommand {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Write lesson 12's prompts: harmful requests and ordinary questions,
+    /// for the trained towns and the held-out ones.
+    Requests {
+        /// Output folder.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 pub fn list(opts: &Options, format: Format) -> Result<ExitCode> {
@@ -139,7 +146,27 @@ pub fn dev(command: DevCommand) -> Result<ExitCode> {
     let course = match command {
         DevCommand::Check { course } => course,
         DevCommand::Personas { out } => {
-            write_personas(&out)?;
+            use crate::pretrain::personas;
+            let chats: Vec<String> = personas::follow_chats().iter().map(|d| d.to_jsonl()).collect();
+            write_lines(
+                &out,
+                [
+                    ("follow_train.jsonl", chats),
+                    ("questions.jsonl", personas::questions(false)),
+                    ("heldout_questions.jsonl", personas::questions(true)),
+                ],
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        DevCommand::Requests { out } => {
+            use crate::pretrain::requests::prompts;
+            write_lines(
+                &out,
+                [
+                    ("prompts.jsonl", prompts(false)),
+                    ("heldout_prompts.jsonl", prompts(true)),
+                ],
+            )?;
             return Ok(ExitCode::SUCCESS);
         }
     };
@@ -155,16 +182,10 @@ pub fn dev(command: DevCommand) -> Result<ExitCode> {
     bail!("{} problem(s) in the course", problems.len())
 }
 
-fn write_personas(out: &std::path::Path) -> Result<()> {
-    use crate::pretrain::personas;
+/// Writes each (file name, lines) into `out` as JSONL.
+fn write_lines<const N: usize>(out: &std::path::Path, files: [(&str, Vec<String>); N]) -> Result<()> {
     use anyhow::Context;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let chats: Vec<String> = personas::follow_chats().iter().map(|d| d.to_jsonl()).collect();
-    let files = [
-        ("follow_train.jsonl", chats),
-        ("questions.jsonl", personas::questions(false)),
-        ("heldout_questions.jsonl", personas::questions(true)),
-    ];
     for (name, lines) in files {
         let path = out.join(name);
         std::fs::write(&path, lines.join("\n") + "\n")

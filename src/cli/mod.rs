@@ -1,5 +1,6 @@
 //! Command-line interface: parsing and dispatch. Each command lives in its own module.
 
+mod align;
 mod chat;
 mod course;
 mod train;
@@ -33,6 +34,9 @@ pub struct Cli {
 enum Command {
     /// Chat with a model (interactive unless --prompt is given).
     Chat(chat::ChatArgs),
+    /// Constitutional AI: critique and revise sampled answers against a
+    /// constitution, and label preference pairs (RLAIF), for SFT and DPO.
+    Cai(align::CaiArgs),
     /// Continue a raw text prompt, without the chat template.
     Generate(chat::GenerateArgs),
     /// Train from a config file (LLaMA-Factory-style keys).
@@ -262,6 +266,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Grade { args, course: c } => return course::grade(&c, &args),
         Command::Dev(cmd) => return course::dev(cmd),
         Command::Chat(args) => chat::chat(args)?,
+        Command::Cai(args) => align::cai(args)?,
         Command::Generate(args) => chat::generate(args)?,
         Command::Train { config } => train::train(config)?,
         Command::Sweep { config, grid } => return train::sweep(&config, &grid),

@@ -46,6 +46,10 @@ pub struct EvalArgs {
     /// how often the model finds the chosen answer more likely.
     #[arg(long, conflicts_with_all = ["retrieve", "generate"])]
     pairs: bool,
+    /// The data holds prompts: answer each greedily and score the answers
+    /// with this constitution's rules (mean score, share that follows all).
+    #[arg(long, conflicts_with_all = ["retrieve", "generate", "pairs"])]
+    constitution: Option<PathBuf>,
 }
 
 /// `tunelings sweep`: the runs one after another, then their table. Fails
@@ -196,6 +200,9 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     if args.pairs {
         return eval_pairs(&ckpt, &args);
     }
+    if let Some(path) = &args.constitution {
+        return eval_constitution(&ckpt, path, &args);
+    }
     let m = evaluate_file(&ckpt, &args.data, args.cutoff_len, args.batch_size)?;
     let task = match args.generate {
         true => Some(evaluate_answers(&mut ckpt, &args.data, args.max_new_tokens)?),
@@ -248,6 +255,39 @@ fn eval_pairs(ckpt: &Checkpoint, args: &EvalArgs) -> Result<()> {
             "{} pairs: the chosen answer is the more likely in {:.1}%; mean log-prob gap {gap:+.3} nats",
             logps.len(),
             accuracy * 100.0
+        );
+    }
+    Ok(())
+}
+
+/// Behaviour under a constitution: greedy answers to the prompts, judged by its rules.
+fn eval_constitution(ckpt: &Checkpoint, path: &std::path::Path, args: &EvalArgs) -> Result<()> {
+    let constitution = crate::align::constitution::Constitution::from_file(path)?;
+    if !constitution.has_rules() {
+        anyhow::bail!(
+            "{}: no principle has rules, so no answer can be scored",
+            path.display()
+        );
+    }
+    let prompts = crate::data::records::read_questions(&args.data)?;
+    let (score, pass, answers) =
+        crate::align::cai::judge_answers(ckpt, &constitution, &prompts, args.max_new_tokens)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "prompts": prompts.len(), "constitution_score": score, "constitution_pass": pass })
+        );
+    } else {
+        for (prompt, answer) in prompts.iter().zip(&answers) {
+            println!(
+                "[{:.2}] {prompt}\n       {answer}",
+                constitution.score(prompt, answer)
+            );
+        }
+        println!(
+            "{} prompts: mean constitution score {score:.3}; {:.1}% of the answers follow every principle that applies",
+            prompts.len(),
+            pass * 100.0
         );
     }
     Ok(())

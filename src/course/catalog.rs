@@ -40,6 +40,8 @@ pub enum Kind {
     Train,
     Quiz,
     Export,
+    /// A constitution whose rule judge must order labelled pairs.
+    Judge,
 }
 
 impl Kind {
@@ -49,6 +51,7 @@ impl Kind {
             Kind::Train => "train",
             Kind::Quiz => "quiz",
             Kind::Export => "export",
+            Kind::Judge => "judge",
         }
     }
 }
@@ -60,6 +63,10 @@ pub struct CodeCheck {
     /// Input tensors by name and shape, filled with standard normal values.
     #[serde(default)]
     pub inputs: BTreeMap<String, Vec<usize>>,
+    /// The standard deviation of `inputs` (log-probs of whole answers are
+    /// hundreds of nats, far from unit scale).
+    #[serde(default = "default_input_std")]
+    pub input_std: f64,
     /// Input tensors of whole numbers (u32), uniform in `low..=high`.
     #[serde(default)]
     pub ints: BTreeMap<String, IntInput>,
@@ -95,6 +102,8 @@ pub enum Metric {
     JsonMatch,
     /// Mean chrF of the greedy answers.
     Chrf,
+    /// Held-out preference pairs whose chosen answer is the more likely.
+    PreferenceAccuracy,
 }
 
 impl Metric {
@@ -116,6 +125,7 @@ impl Metric {
             Metric::ExactMatch => "exact_match",
             Metric::JsonMatch => "json_match",
             Metric::Chrf => "chrf",
+            Metric::PreferenceAccuracy => "preference_accuracy",
         }
     }
 }
@@ -135,6 +145,26 @@ pub struct TrainCheck {
     pub require: BTreeMap<String, toml::Value>,
     #[serde(default = "default_train_time")]
     pub time_limit_s: f64,
+    /// Also judge the trained model's behaviour with a constitution: its
+    /// greedy answers must score above the untrained model's.
+    pub behaviour: Option<BehaviourCheck>,
+}
+
+#[derive(Debug, Clone, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BehaviourCheck {
+    /// Relative to the lesson folder, like the prompts file.
+    pub constitution: PathBuf,
+    pub prompts: PathBuf,
+}
+
+/// The learner writes a constitution; its rule judge must prefer the
+/// chosen answer of every labelled pair (a tie is a miss).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeCheck {
+    /// Labelled `{prompt, chosen, rejected}` JSONL, relative to the lesson folder.
+    pub pairs: PathBuf,
 }
 
 /// Export with the learner's settings, run the GGUF as Ollama would, and
@@ -168,6 +198,7 @@ pub enum Check {
     Train(TrainCheck),
     Quiz(Vec<Question>),
     Export(ExportCheck),
+    Judge(JudgeCheck),
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +220,7 @@ impl Exercise {
             Check::Train(_) => Kind::Train,
             Check::Quiz(_) => Kind::Quiz,
             Check::Export(_) => Kind::Export,
+            Check::Judge(_) => Kind::Judge,
         }
     }
 
@@ -365,6 +397,10 @@ fn parse_exercise(ex: ExerciseToml, lesson: u32) -> Result<Exercise> {
             );
             let c: CodeCheck = check_table()?.try_into().context("in [exercise.check]")?;
             ensure!(c.rtol >= 0.0 && c.atol >= 0.0, "`rtol` and `atol` must be ≥ 0");
+            ensure!(
+                c.input_std > 0.0 && c.input_std.is_finite(),
+                "`input_std` must be positive"
+            );
             if let Some((name, _)) = c.ints.iter().find(|(_, i)| i.low > i.high) {
                 bail!("`ints.{name}`: `low` must not exceed `high`");
             }
@@ -393,6 +429,13 @@ fn parse_exercise(ex: ExerciseToml, lesson: u32) -> Result<Exercise> {
                 "`min_agreement` is a share between 0 and 1"
             );
             Check::Export(c)
+        }
+        Kind::Judge => {
+            ensure!(
+                ex.file.extension().is_some_and(|e| e == "toml"),
+                "a judge exercise's `file` is a constitution .toml file"
+            );
+            Check::Judge(check_table()?.try_into().context("in [exercise.check]")?)
         }
         Kind::Quiz => {
             ensure!(
@@ -431,6 +474,9 @@ fn parse_exercise(ex: ExerciseToml, lesson: u32) -> Result<Exercise> {
 
 fn one() -> u32 {
     1
+}
+fn default_input_std() -> f64 {
+    1.0
 }
 fn default_tol() -> f64 {
     1e-5

@@ -37,6 +37,26 @@ pub fn read_dataset(path: &Path, spec: Option<&DatasetSpec>) -> Result<Vec<Sampl
     Ok(out)
 }
 
+/// The questions of a prompts file: one `{"instruction": …}` (or
+/// `{"prompt": …}`) object per line.
+pub fn read_questions(path: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (at, obj) in read_objects(path)? {
+        let Some(q) = obj
+            .get("instruction")
+            .or_else(|| obj.get("prompt"))
+            .and_then(|q| q.as_str())
+        else {
+            bail!("{at}: expected an object with a string `instruction` (or `prompt`)");
+        };
+        out.push(q.to_string());
+    }
+    if out.is_empty() {
+        bail!("{}: no questions", path.display());
+    }
+    Ok(out)
+}
+
 /// The JSON objects of a JSONL file, or of a `.json` file holding one array,
 /// each with where it came from (`file:line`, or `file: record N`) for errors.
 pub fn read_objects(path: &Path) -> Result<Vec<(String, Map<String, Value>)>> {

@@ -4,5 +4,6 @@
 pub mod corpus;
 pub mod personas;
 pub mod recipe;
+pub mod requests;
 pub mod tokenizer_train;
 pub mod world;

@@ -171,6 +171,9 @@ pub struct TrainConfig {
     /// Conservative DPO's ε, the share of pairs assumed mislabelled.
     #[serde(default)]
     pub dpo_label_smoothing: f64,
+    /// The weight of an SFT loss on the chosen answers during DPO.
+    #[serde(default)]
+    pub pref_ftx: f64,
 }
 
 fn d_rank() -> usize {
@@ -278,6 +281,7 @@ pub const KEYS: &[&str] = &[
     "pref_beta",
     "pref_loss",
     "dpo_label_smoothing",
+    "pref_ftx",
 ];
 
 impl TrainConfig {
@@ -360,12 +364,16 @@ impl TrainConfig {
             beta: self.pref_beta,
             loss: self.pref_loss,
             label_smoothing: self.dpo_label_smoothing,
+            ftx: self.pref_ftx,
         }
     }
 
     pub fn validate(&self) -> Result<()> {
         if !(self.pref_beta > 0.0 && self.pref_beta.is_finite()) {
             bail!("`pref_beta` must be positive (DPO's default is 0.1)");
+        }
+        if !(self.pref_ftx >= 0.0 && self.pref_ftx.is_finite()) {
+            bail!("`pref_ftx` must be ≥ 0 (0 turns the SFT term off)");
         }
         if !(0.0..0.5).contains(&self.dpo_label_smoothing) {
             bail!("`dpo_label_smoothing` must be in [0, 0.5)");

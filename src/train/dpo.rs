@@ -31,6 +31,10 @@ pub struct DpoConfig {
     pub loss: PrefLoss,
     /// ε: the share of pairs assumed mislabelled (conservative DPO); sigmoid only.
     pub label_smoothing: f64,
+    /// LLaMA-Factory's `pref_ftx`: the weight of an SFT term, the chosen
+    /// answer's mean negative log-prob per token, added to each pair's loss.
+    /// DPO alone only widens the gap; this also pulls the chosen answer up.
+    pub ftx: f64,
 }
 
 impl Default for DpoConfig {
@@ -40,6 +44,7 @@ impl Default for DpoConfig {
             beta: 0.1,
             loss: PrefLoss::Sigmoid,
             label_smoothing: 0.0,
+            ftx: 0.0,
         }
     }
 }
@@ -79,11 +84,14 @@ impl PreferenceMetrics {
     }
 }
 
-/// log σ(z) = −(relu(−z) + log(1 + e^(−|z|))): no overflow at any z.
+/// log σ(z) = (z − |z|)/2 − log(1 + e^(−|z|)): no overflow at any z. Written
+/// with |z| alone, the gradient is right at z = 0 too (½, whatever slope
+/// autograd gives |z| there), and z = 0 is every pair's first step, when the
+/// policy still equals the reference.
 pub fn log_sigmoid(z: &Tensor) -> Result<Tensor> {
-    let relu = z.neg()?.relu()?;
-    let soft = z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
-    Ok((relu + soft)?.neg()?)
+    let abs = z.abs()?;
+    let soft = abs.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
+    Ok(((z - &abs)?.affine(0.5, 0.0)? - soft)?)
 }
 
 /// The mean loss over the pairs, and the metrics.
@@ -108,6 +116,11 @@ pub fn dpo_loss(cfg: &DpoConfig, p: &PairLogps) -> Result<(Tensor, PreferenceMet
             avg.affine(1.0, -1.0 / (2.0 * beta))?.sqr()?
         }
         PrefLoss::Hinge => z.affine(-beta, 1.0)?.relu()?,
+    };
+    let per_pair = if cfg.ftx > 0.0 {
+        (per_pair - ((p.policy_chosen / p.len_chosen)? * cfg.ftx)?)?
+    } else {
+        per_pair
     };
     let mean = |t: &Tensor| -> Result<f64> { Ok(t.mean_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
     let metrics = PreferenceMetrics {
@@ -281,6 +294,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn log_sigmoid_gradient_is_sigma_of_minus_z_even_at_zero() {
+        let var = candle_core::Var::from_tensor(&t(&[-800.0, -2.0, 0.0, 3.0, 800.0])).unwrap();
+        let grads = log_sigmoid(var.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g: Vec<f64> = grads.get(var.as_tensor()).unwrap().to_vec1().unwrap();
+        for (g, z) in g.iter().zip([-800.0f64, -2.0, 0.0, 3.0, 800.0]) {
+            let want = 1.0 / (1.0 + z.exp());
+            assert!((g - want).abs() < 1e-12, "d/dz log σ({z}) = {g}, want {want}");
+        }
+    }
+
     /// Two pairs: Δw − Δl = (−1 − (−3)) = 2 and (−2.5 − (−2)) = −0.5.
     fn pairs() -> [Tensor; 6] {
         [
@@ -314,6 +343,7 @@ mod tests {
             beta,
             loss: PrefLoss::Sigmoid,
             label_smoothing: 0.0,
+            ..DpoConfig::default()
         });
         let nls = |x: f64| (1.0 + (-x).exp()).ln();
         assert!((loss - (nls(0.2) + nls(-0.05)) / 2.0).abs() < 1e-12);
@@ -328,9 +358,22 @@ mod tests {
             beta,
             loss: PrefLoss::Sigmoid,
             label_smoothing: eps,
+            ..DpoConfig::default()
         });
         let one = |z: f64| (1.0 - eps) * nls(beta * z) + eps * nls(-beta * z);
         assert!((smoothed - (one(2.0) + one(-0.5)) / 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ftx_adds_the_chosen_answers_mean_nll() {
+        let base = DpoConfig {
+            beta: 0.1,
+            ..DpoConfig::default()
+        };
+        let (plain, _) = run(base);
+        let (with_sft, _) = run(DpoConfig { ftx: 0.5, ..base });
+        // Chosen log-probs [−10, −7] over lengths [4, 2]: mean NLL per token (2.5 + 3.5) / 2.
+        assert!((with_sft - plain - 0.5 * 3.0).abs() < 1e-12);
     }
 
     #[test]
@@ -340,6 +383,7 @@ mod tests {
             beta,
             loss: PrefLoss::Ipo,
             label_smoothing: 0.0,
+            ..DpoConfig::default()
         });
         // Length-averaged: [−1/4 − (−3/5), −2.5/2 − (−2/4)] = [0.35, −0.75].
         let want = ((0.35f64 - 1.0).powi(2) + (-0.75f64 - 1.0).powi(2)) / 2.0;
@@ -348,6 +392,7 @@ mod tests {
             beta,
             loss: PrefLoss::Hinge,
             label_smoothing: 0.0,
+            ..DpoConfig::default()
         });
         assert!((hinge - ((1.0f64 - 1.0).max(0.0) + (1.0f64 + 0.25).max(0.0)) / 2.0).abs() < 1e-12);
     }
@@ -361,6 +406,7 @@ mod tests {
             beta: 0.1,
             loss: PrefLoss::Sigmoid,
             label_smoothing: 0.0,
+            ..DpoConfig::default()
         };
         let loss_at = |pc: &Tensor| {
             let p = PairLogps {

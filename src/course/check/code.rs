@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// Standard normal tensors of the listed shapes, whole-number ones, and the
+/// Normal tensors (mean 0, `input_std`) of the listed shapes, whole-number ones, and the
 /// scalars, seeded.
 pub fn make_inputs(c: &CodeCheck, seed: u64) -> Result<HashMap<String, Tensor>> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -23,7 +23,11 @@ pub fn make_inputs(c: &CodeCheck, seed: u64) -> Result<HashMap<String, Tensor>> 
         let n = shape.iter().product();
         out.insert(
             name.clone(),
-            Tensor::from_vec(normal_vec(&mut rng, n, 0.0, 1.0), shape.as_slice(), &Device::Cpu)?,
+            Tensor::from_vec(
+                normal_vec(&mut rng, n, 0.0, c.input_std as f32),
+                shape.as_slice(),
+                &Device::Cpu,
+            )?,
         );
     }
     for (name, spec) in &c.ints {

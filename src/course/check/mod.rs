@@ -2,6 +2,7 @@
 
 pub mod code;
 pub mod export;
+pub mod judge;
 pub mod quiz;
 pub mod train;
 
@@ -84,6 +85,7 @@ pub fn check(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, learner_file: &Path) -> 
             Check::Train(c) => train::check(ctx, lesson, ex, c, learner_file),
             Check::Quiz(q) => quiz::check(ctx.lang, q, learner_file),
             Check::Export(c) => export::check(ctx, lesson, ex, c, learner_file),
+            Check::Judge(c) => judge::check(lesson, c, learner_file),
         }
     };
     let outcome = outcome.unwrap_or_else(|e| Outcome {

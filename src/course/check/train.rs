@@ -3,7 +3,7 @@
 //! model. Reference results are cached per machine, model and inputs.
 
 use super::{Ctx, Outcome};
-use crate::course::catalog::{Exercise, Lesson, TrainCheck};
+use crate::course::catalog::{BehaviourCheck, Exercise, Lesson, Metric, TrainCheck};
 use crate::course::process::{self, Limits};
 use crate::data::registry::is_file_entry;
 use crate::train::config::TrainConfig;
@@ -61,6 +61,12 @@ fn resolve_config(text: &str, lesson_dir: &Path, out: &Path, model: Option<&str>
 struct RunResult {
     metric: f64,
     tokens_per_s: Option<f64>,
+    /// The constitution score of the trained model's greedy answers.
+    #[serde(default)]
+    behaviour: Option<f64>,
+    /// The same score before training (kept with the reference run).
+    #[serde(default)]
+    base_behaviour: Option<f64>,
 }
 
 fn mean_tokens_per_s(run: &Path) -> Option<f64> {
@@ -116,27 +122,57 @@ fn train_and_eval(
     if !run.success() {
         return Ok(Err(format!("training failed:\n{}", run.stderr_tail(15))));
     }
-    let mut eval = Command::new(&exe);
-    eval.args(["eval", "--json", "--model"])
-        .arg(&out)
-        .arg("--data")
-        .arg(lesson.dir.join(&c.heldout));
+    let mut eval = vec!["--model".into(), out.clone().into_os_string()];
+    eval.extend(["--data".into(), lesson.dir.join(&c.heldout).into_os_string()]);
     if c.metric.needs_generation() {
-        eval.arg("--generate");
+        eval.push("--generate".into());
     }
-    let run = process::run(eval, limits)?;
-    if !run.success() {
-        bail!("evaluating {} failed:\n{}", out.display(), run.stderr_tail(15));
+    if c.metric == Metric::PreferenceAccuracy {
+        eval.push("--pairs".into());
     }
-    let metrics: serde_json::Value =
-        serde_json::from_str(run.stdout.trim()).context("eval printed no JSON")?;
+    let metrics = eval_json(&eval, limits)?;
     let metric = metrics[c.metric.eval_key()]
         .as_f64()
         .with_context(|| format!("eval output has no `{}`", c.metric.eval_key()))?;
+    let behaviour = match &c.behaviour {
+        Some(b) => Some(judge_behaviour(lesson, b, Some(&out), limits)?),
+        None => None,
+    };
     Ok(Ok(RunResult {
         metric,
         tokens_per_s: mean_tokens_per_s(&out),
+        behaviour,
+        base_behaviour: None,
     }))
+}
+
+/// `tunelings eval --json` with `args`; its JSON line.
+fn eval_json(args: &[std::ffi::OsString], limits: Limits) -> Result<serde_json::Value> {
+    let exe = std::env::current_exe().context("cannot find the tunelings binary")?;
+    let mut eval = Command::new(&exe);
+    eval.args(["eval", "--json"]).args(args);
+    let run = process::run(eval, limits)?;
+    if !run.success() {
+        bail!("evaluating failed:\n{}", run.stderr_tail(15));
+    }
+    serde_json::from_str(run.stdout.trim()).context("eval printed no JSON")
+}
+
+/// The constitution score of `model`'s greedy answers to the prompts
+/// (`None`: the runner's base model).
+fn judge_behaviour(lesson: &Lesson, b: &BehaviourCheck, model: Option<&Path>, limits: Limits) -> Result<f64> {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "--constitution".into(),
+        lesson.dir.join(&b.constitution).into_os_string(),
+        "--data".into(),
+        lesson.dir.join(&b.prompts).into_os_string(),
+    ];
+    if let Some(m) = model {
+        args.extend(["--model".into(), m.as_os_str().to_owned()]);
+    }
+    eval_json(&args, limits)?["constitution_score"]
+        .as_f64()
+        .context("eval output has no `constitution_score`")
 }
 
 fn hash_file(h: &mut impl Hasher, path: &Path, contents: bool) {
@@ -232,10 +268,19 @@ fn reference_run(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &TrainCheck) -> R
     let text =
         std::fs::read_to_string(&solution).with_context(|| format!("cannot read {}", solution.display()))?;
     let [dir, _] = run_dirs(ctx, ex);
-    let r = match train_and_eval(ctx, c, lesson, &text, &dir)? {
+    let mut r = match train_and_eval(ctx, c, lesson, &text, &dir)? {
         Ok(r) => r,
         Err(why) => bail!("the reference run failed: {why}"),
     };
+    if let Some(b) = &c.behaviour {
+        let limits = Limits {
+            time: Duration::from_secs_f64(c.time_limit_s),
+            output: 1 << 20,
+            memory: None,
+        };
+        let base = ctx.model.as_deref().map(Path::new);
+        r.base_behaviour = Some(judge_behaviour(lesson, b, base, limits)?);
+    }
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_string(&r)?)?;
     std::fs::rename(&tmp, &path)?;
@@ -296,6 +341,16 @@ pub fn check(
         msg += &format!(
             ". Training speed: {yours:.0} tokens/s, padding not counted (the reference: {theirs:.0}, timed when it was cached)"
         );
+    }
+    let mut ok = ok;
+    if let (Some(_), Some(base)) = (&c.behaviour, reference_run.base_behaviour) {
+        let yours = run.behaviour.unwrap_or(f64::NAN);
+        let raised = yours > base;
+        msg += &format!(
+            ". Behaviour on held-out prompts, judged by the constitution: {yours:.3} (before training: {base:.3}; passing needs more{})",
+            if raised { "" } else { ", so the model got no better, or worse, at what the constitution asks" }
+        );
+        ok &= raised;
     }
     Ok(if ok && got.is_finite() {
         Outcome::pass(msg)
