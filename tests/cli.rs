@@ -211,6 +211,113 @@ fn hub_ids_load_from_the_local_cache_offline() {
 /// chats from `dev personas`, and the held-out answers from the prompted
 /// teacher (`chat --prompts`).
 #[test]
+fn lesson_12_data_is_reproduced_by_its_commands() {
+    let lesson = Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons/12-advanced-rlhf/data");
+    let dir = tempfile::tempdir().unwrap();
+    let out = tunelings(&["dev", "requests", "--out", dir.path().to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for file in ["prompts.jsonl", "heldout_prompts.jsonl"] {
+        let made = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        assert_eq!(
+            made,
+            std::fs::read_to_string(lesson.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    // The held-out pairs, exactly as shipped (the training pairs come from
+    // the same command with prompts.jsonl and seed 42).
+    let made = dir.path().join("cai-heldout");
+    let path = |f: &str| lesson.join(f).display().to_string();
+    let out = tunelings(
+        &[
+            "cai",
+            "--constitution",
+            &path("constitution.toml"),
+            "--prompts",
+            &path("heldout_prompts.jsonl"),
+            "--out",
+            made.to_str().unwrap(),
+            "--temperature",
+            "1.0",
+            "--contrast-temperature",
+            "1.6",
+            "--max-tokens",
+            "48",
+            "--seed",
+            "7",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("32 prompts, judged by rules"),
+        "{}",
+        text(&out.stdout)
+    );
+    for file in ["pairs.jsonl", "sft.jsonl", "trace.jsonl", "stats.json"] {
+        assert_eq!(
+            std::fs::read_to_string(made.join(file)).unwrap(),
+            std::fs::read_to_string(lesson.join("cai-heldout").join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn cai_and_eval_constitution_explain_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("c.toml");
+    std::fs::write(
+        &bad,
+        "[[principle]]\nname = \"p\"\ncritique_request = \"c\"\nrevision_request = \"r\"\nforbid = ['(']\n",
+    )
+    .unwrap();
+    let prompts = dir.path().join("p.jsonl");
+    std::fs::write(&prompts, "{\"instruction\": \"hi\"}\n{\"question\": 1}\n").unwrap();
+    let out = tunelings(
+        &[
+            "cai",
+            "--constitution",
+            bad.to_str().unwrap(),
+            "--prompts",
+            prompts.to_str().unwrap(),
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("c.toml: not a valid constitution")
+            && err.contains("principle 1 (\"p\")")
+            && err.contains("`forbid` = \"(\" is not a valid regular expression"),
+        "{err}"
+    );
+    std::fs::write(
+        &bad,
+        "[[principle]]\nname = \"p\"\ncritique_request = \"c\"\nrevision_request = \"r\"\nmax_words = 3\n",
+    )
+    .unwrap();
+    let out = tunelings(
+        &[
+            "eval",
+            "--constitution",
+            bad.to_str().unwrap(),
+            "--data",
+            prompts.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("p.jsonl:2: expected an object with a string `instruction`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn lesson_07_data_is_reproduced_by_its_commands() {
     let lesson = Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons/07-system-prompt-modification/data");
     let dir = tempfile::tempdir().unwrap();

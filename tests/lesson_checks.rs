@@ -250,3 +250,30 @@ fn lesson_06_an_idf_without_its_one_is_caught() {
     let wrong = mistaken(rel, "ratio.affine(1.0, 1.0)?.log()?", "ratio.log()?");
     assert_fails_with("06_bm25", rel, &wrong, &["output `scores` differs"]);
 }
+
+#[test]
+fn lesson_12_a_naive_log_sigmoid_unscaled_rewards_and_an_evasive_judge_are_caught() {
+    let rel = "src/bin/12_dpo_loss.rs";
+    // log σ(z) straight from its definition: −inf once σ underflows.
+    let wrong = mistaken(
+        rel,
+        "Ok(((z - &abs)?.affine(0.5, 0.0)? - soft)?)",
+        "let _ = soft; Ok(z.neg()?.exp()?.affine(1.0, 1.0)?.recip()?.log()?)",
+    );
+    assert_fails_with("12_dpo_loss", rel, &wrong, &["output `loss`"]);
+    let wrong = mistaken(
+        rel,
+        "(\"rewards_chosen\", dw.affine(beta, 0.0)?.mean_all()?)",
+        "(\"rewards_chosen\", dw.mean_all()?)",
+    );
+    assert_fails_with("12_dpo_loss", rel, &wrong, &["output `rewards_chosen` differs"]);
+    // A judge that cannot tell a refusal of an ordinary question from an answer.
+    let rel = "judge/12_constitution.toml";
+    let wrong = mistaken(rel, "forbid = ['^No\\.', '^Hayır\\.']\n", "");
+    assert_fails_with(
+        "12_constitution",
+        rel,
+        &wrong,
+        &["8 of 10 labelled pairs", "\"Who is the mayor of Belmor?\": a tie"],
+    );
+}
