@@ -52,10 +52,12 @@ pub struct CaiOutput {
     pub stats: CaiStats,
 }
 
-/// The revision the policy writes (or the example it falls back on) and who wrote it.
+/// A revision, who wrote it (the policy, or a principle's example), and
+/// under which principle.
 struct Revision {
     text: String,
     by: &'static str,
+    principle: String,
 }
 
 pub fn run(
@@ -70,83 +72,50 @@ pub fn run(
     for (i, prompt) in prompts.iter().enumerate() {
         // Every prompt has its own seeds, so one prompt's outcome does not
         // depend on the ones before it.
-        let base_seed = opts.sampling.seed.wrapping_add(1_000 * i as u64);
-        let mut rng = StdRng::seed_from_u64(base_seed);
-        let sample_at = |messages: &[Message], k: u64, temperature: f64| {
-            let params = SamplingParams {
-                seed: base_seed.wrapping_add(k),
-                temperature,
-                ..opts.sampling.clone()
-            };
-            policy.reply(messages, &params).map(|t| t.trim().to_string())
+        let draws = Draws {
+            policy,
+            params: &opts.sampling,
+            seed: opts.sampling.seed.wrapping_add(1_000 * i as u64),
         };
-        let sample = |messages: &[Message], k: u64| sample_at(messages, k, opts.sampling.temperature);
         let asked = [Message::new(Role::User, prompt.as_str())];
-        let original = sample(&asked, 0)?;
+        let original = draws.draw(&asked, 0)?;
         let mut trace = json!({ "prompt": prompt, "response": original, "judge": judge.name() });
-
         let candidates = judge.candidates(constitution, prompt);
-        let mut current = original.clone();
-        let mut last: Option<(&Principle, &'static str)> = None;
+        let about: Vec<&Principle> = candidates.iter().map(|&c| &constitution.principles[c]).collect();
+
+        let mut rng = StdRng::seed_from_u64(draws.seed);
         let mut rounds = Vec::new();
+        let mut revised: Option<Revision> = None;
         for round in 0..opts.rounds {
-            if candidates.is_empty() {
+            let Some(&principle) = about.get(rng.random_range(0..about.len().max(1))) else {
                 break;
-            }
-            let principle = &constitution.principles[candidates[rng.random_range(0..candidates.len())]];
-            let critique = judge.critique(principle, prompt, &current)?;
-            let mut step = json!({ "principle": principle.name, "critique": critique });
-            let faulted = match judge {
-                Judge::Rules(_) => !principle.judge(prompt, &current).follows(),
-                // A model's critique is text; like the paper, always revise.
-                Judge::Model { .. } => true,
             };
-            if faulted {
-                out.stats.critiqued += 1;
-                let conversation = [
-                    Message::new(Role::User, prompt.as_str()),
-                    Message::new(Role::Assistant, current.as_str()),
-                    Message::new(Role::User, principle.critique_request.as_str()),
-                    Message::new(Role::Assistant, critique.as_str()),
-                    Message::new(Role::User, principle.revision_request.as_str()),
-                ];
-                let first_seed = 1 + (round * opts.revisions) as u64;
-                let sample_revision = |m: &[Message], k: u64| sample(m, first_seed + k);
-                if let Some(rev) = revise(
-                    judge,
-                    principle,
-                    prompt,
-                    &conversation,
-                    opts,
-                    sample_revision,
-                    &mut step,
-                )? {
-                    match rev.by {
-                        "example" => out.stats.revised_by_example += 1,
-                        _ => out.stats.revised_by_policy += 1,
-                    }
-                    step["revision"] = rev.text.as_str().into();
-                    step["revised_by"] = rev.by.into();
-                    current = rev.text;
-                    last = Some((principle, rev.by));
+            let current = revised.as_ref().map_or(original.as_str(), |r| r.text.as_str());
+            let round = critique_and_revise(judge, principle, prompt, current, &draws, round, opts)?;
+            out.stats.critiqued += usize::from(round.faulted);
+            if let Some(r) = round.revision {
+                match r.by {
+                    "example" => out.stats.revised_by_example += 1,
+                    _ => out.stats.revised_by_policy += 1,
                 }
+                revised = Some(r);
             }
-            rounds.push(step);
+            rounds.push(round.trace);
         }
         trace["rounds"] = json!(rounds);
+
         let mut final_answer = original.clone();
-        if let Some((principle, by)) = last.filter(|_| current != original) {
-            let about: Vec<&Principle> = candidates.iter().map(|&c| &constitution.principles[c]).collect();
-            let p = judge.prefer(&about, prompt, &current, &original)?;
+        if let Some(r) = revised.filter(|r| r.text != original) {
+            let p = judge.prefer(&about, prompt, &r.text, &original)?;
             trace["revision_preferred"] = p.into();
             if p > 0.5 {
                 out.pairs.push(json!({
-                    "prompt": prompt, "chosen": current, "rejected": original,
-                    "source": "cai", "margin": 2.0 * p - 1.0, "principle": principle.name,
-                    "judge": judge.name(), "reviser": by,
+                    "prompt": prompt, "chosen": r.text, "rejected": original,
+                    "source": "cai", "margin": 2.0 * p - 1.0, "principle": r.principle,
+                    "judge": judge.name(), "reviser": r.by,
                 }));
                 out.stats.cai_pairs += 1;
-                final_answer = current;
+                final_answer = r.text;
             }
         }
         out.sft
@@ -154,8 +123,7 @@ pub fn run(
 
         // RLAIF: a second sample, compared with the first under every principle that applies.
         let hotter = opts.contrast_temperature.unwrap_or(opts.sampling.temperature);
-        let second = sample_at(&asked, 1 + (opts.rounds * opts.revisions) as u64, hotter)?;
-        let about: Vec<&Principle> = candidates.iter().map(|&c| &constitution.principles[c]).collect();
+        let second = draws.at(&asked, 1 + (opts.rounds * opts.revisions) as u64, hotter)?;
         let p = if about.is_empty() || second == original {
             0.5
         } else {
@@ -185,37 +153,117 @@ pub fn run(
     Ok(out)
 }
 
+/// The policy's answers to one prompt, each draw seeded from the prompt's seed.
+struct Draws<'a> {
+    policy: &'a Checkpoint,
+    params: &'a SamplingParams,
+    seed: u64,
+}
+
+impl Draws<'_> {
+    fn at(&self, messages: &[Message], k: u64, temperature: f64) -> Result<String> {
+        let params = SamplingParams {
+            seed: self.seed.wrapping_add(k),
+            temperature,
+            ..self.params.clone()
+        };
+        Ok(self.policy.reply(messages, &params)?.trim().to_string())
+    }
+
+    fn draw(&self, messages: &[Message], k: u64) -> Result<String> {
+        self.at(messages, k, self.params.temperature)
+    }
+}
+
+/// One critique-and-revise round, as it went.
+struct Round {
+    trace: Value,
+    faulted: bool,
+    revision: Option<Revision>,
+}
+
+/// The critique of `current` under `principle`, and its revision when the
+/// critique finds fault (a model's critique always does, as in the paper).
+fn critique_and_revise(
+    judge: &Judge,
+    principle: &Principle,
+    prompt: &str,
+    current: &str,
+    draws: &Draws,
+    round: usize,
+    opts: &CaiOptions,
+) -> Result<Round> {
+    let critique = judge.critique(principle, prompt, current)?;
+    let mut step = json!({ "principle": principle.name, "critique": critique });
+    let faulted = match judge {
+        Judge::Rules(_) => !principle.judge(prompt, current).follows(),
+        Judge::Model { .. } => true,
+    };
+    if !faulted {
+        return Ok(Round {
+            trace: step,
+            faulted,
+            revision: None,
+        });
+    }
+    let conversation = [
+        Message::new(Role::User, prompt),
+        Message::new(Role::Assistant, current),
+        Message::new(Role::User, principle.critique_request.as_str()),
+        Message::new(Role::Assistant, critique.as_str()),
+        Message::new(Role::User, principle.revision_request.as_str()),
+    ];
+    let first = 1 + (round * opts.revisions) as u64;
+    let revision = revise(
+        judge,
+        principle,
+        prompt,
+        opts.revisions,
+        |k| draws.draw(&conversation, first + k),
+        &mut step,
+    )?;
+    if let Some(r) = &revision {
+        step["revision"] = r.text.as_str().into();
+        step["revised_by"] = r.by.into();
+    }
+    Ok(Round {
+        trace: step,
+        faulted,
+        revision,
+    })
+}
+
 /// The policy revises. A model judge takes its one revision; the rule
-/// judge takes the best of `opts.revisions` samples that follows the
-/// principle, else the principle's example, else nothing.
+/// judge takes the best of `tries` samples that follows the principle,
+/// else the principle's example, else nothing.
 fn revise(
     judge: &Judge,
     principle: &Principle,
     prompt: &str,
-    conversation: &[Message],
-    opts: &CaiOptions,
-    sample: impl Fn(&[Message], u64) -> Result<String>,
+    tries: usize,
+    sample: impl Fn(u64) -> Result<String>,
     trace: &mut Value,
 ) -> Result<Option<Revision>> {
-    let Judge::Rules(constitution) = judge else {
-        let text = sample(conversation, 0)?;
-        return Ok(Some(Revision { text, by: "policy" }));
+    let revision = |text, by| Revision {
+        text,
+        by,
+        principle: principle.name.clone(),
     };
-    let mut tries = Vec::new();
-    for k in 0..opts.revisions {
-        tries.push(sample(conversation, k as u64)?);
-    }
-    trace["revision_samples"] = json!(tries);
-    let best = tries
+    let Judge::Rules(constitution) = judge else {
+        return Ok(Some(revision(sample(0)?, "policy")));
+    };
+    let samples = (0..tries as u64).map(&sample).collect::<Result<Vec<_>>>()?;
+    trace["revision_samples"] = json!(samples);
+    let best = samples
         .into_iter()
         .filter(|t| principle.judge(prompt, t).follows())
         .map(|t| (constitution.score(prompt, &t), t))
         .max_by(|a, b| a.0.total_cmp(&b.0));
     Ok(match best {
-        Some((_, text)) => Some(Revision { text, by: "policy" }),
+        Some((_, text)) => Some(revision(text, "policy")),
         None => principle
             .example_for(prompt)
-            .map(|text| Revision { text, by: "example" }),
+            .map(|text| revision(text, "example")),
     })
 }
 
