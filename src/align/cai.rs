@@ -267,25 +267,21 @@ fn revise(
     })
 }
 
-/// How well `ckpt`'s greedy answers follow the rules: the mean score and
-/// the share of answers that follow every applicable principle.
+/// `ckpt`'s greedy answer to each prompt, with the rules' score of it.
 pub fn judge_answers(
     ckpt: &Checkpoint,
     constitution: &Constitution,
     prompts: &[String],
     max_new_tokens: usize,
-) -> Result<(f64, f64, Vec<String>)> {
+) -> Result<Vec<(String, f64)>> {
     let params = SamplingParams::greedy(max_new_tokens);
-    let mut answers = Vec::with_capacity(prompts.len());
-    let (mut total, mut passed) = (0.0, 0usize);
-    for prompt in prompts {
-        let answer = ckpt.reply(&[Message::new(Role::User, prompt.as_str())], &params)?;
-        let answer = answer.trim().to_string();
-        let score = constitution.score(prompt, &answer);
-        total += score;
-        passed += usize::from(score == 1.0);
-        answers.push(answer);
-    }
-    let n = prompts.len().max(1) as f64;
-    Ok((total / n, passed as f64 / n, answers))
+    prompts
+        .iter()
+        .map(|prompt| {
+            let answer = ckpt.reply(&[Message::new(Role::User, prompt.as_str())], &params)?;
+            let answer = answer.trim().to_string();
+            let score = constitution.score(prompt, &answer);
+            Ok((answer, score))
+        })
+        .collect()
 }

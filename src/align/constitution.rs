@@ -250,28 +250,35 @@ impl Principle {
     }
 }
 
+/// `{n}`: group n of the prompt's `when` match. Compiled once, since the
+/// rules are filled in for every answer judged.
+static PLACEHOLDER: std::sync::LazyLock<Regex> =
+    std::sync::LazyLock::new(|| Regex::new(r"\{(\d+)\}").expect("a fixed pattern"));
+
 /// The highest `{n}` in `text`.
 fn max_placeholder(text: &str) -> Option<usize> {
-    let re = Regex::new(r"\{(\d+)\}").expect("a fixed pattern");
-    re.captures_iter(text).filter_map(|c| c[1].parse().ok()).max()
+    PLACEHOLDER
+        .captures_iter(text)
+        .filter_map(|c| c[1].parse().ok())
+        .max()
 }
 
 /// Replaces `{n}` with group n of the prompt (regex-escaped for patterns).
 fn fill(text: &str, groups: &[String], escape: bool) -> String {
-    let re = Regex::new(r"\{(\d+)\}").expect("a fixed pattern");
-    re.replace_all(text, |c: &regex::Captures| {
-        let n: usize = c[1].parse().unwrap_or(0);
-        let group = n
-            .checked_sub(1)
-            .and_then(|i| groups.get(i))
-            .map_or("", String::as_str);
-        if escape {
-            regex::escape(group)
-        } else {
-            group.to_string()
-        }
-    })
-    .into_owned()
+    PLACEHOLDER
+        .replace_all(text, |c: &regex::Captures| {
+            let n: usize = c[1].parse().unwrap_or(0);
+            let group = n
+                .checked_sub(1)
+                .and_then(|i| groups.get(i))
+                .map_or("", String::as_str);
+            if escape {
+                regex::escape(group)
+            } else {
+                group.to_string()
+            }
+        })
+        .into_owned()
 }
 
 #[cfg(test)]

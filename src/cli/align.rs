@@ -106,17 +106,14 @@ pub fn cai(args: CaiArgs) -> Result<()> {
 }
 
 fn write_output(dir: &Path, output: &cai::CaiOutput) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let jsonl =
-        |values: &[serde_json::Value]| values.iter().map(|v| v.to_string() + "\n").collect::<String>();
-    for (name, text) in [
-        ("sft.jsonl", jsonl(&output.sft)),
-        ("pairs.jsonl", jsonl(&output.pairs)),
-        ("trace.jsonl", jsonl(&output.trace)),
-        ("stats.json", serde_json::to_string_pretty(&output.stats)? + "\n"),
+    for (name, values) in [
+        ("sft.jsonl", &output.sft),
+        ("pairs.jsonl", &output.pairs),
+        ("trace.jsonl", &output.trace),
     ] {
-        let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        super::write_jsonl(dir, name, values)?;
     }
-    Ok(())
+    let path = dir.join("stats.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&output.stats)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))
 }

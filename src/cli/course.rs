@@ -184,12 +184,8 @@ pub fn dev(command: DevCommand) -> Result<ExitCode> {
 
 /// Writes each (file name, lines) into `out` as JSONL.
 fn write_lines<const N: usize>(out: &std::path::Path, files: [(&str, Vec<String>); N]) -> Result<()> {
-    use anyhow::Context;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for (name, lines) in files {
-        let path = out.join(name);
-        std::fs::write(&path, lines.join("\n") + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let path = super::write_jsonl(out, name, &lines)?;
         println!("{}: {} lines", path.display(), lines.len());
     }
     Ok(())

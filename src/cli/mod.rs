@@ -364,3 +364,18 @@ fn run(command: Command) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Writes `lines` as the JSONL file `name` in `dir` (created if missing);
+/// returns its path.
+fn write_jsonl(
+    dir: &std::path::Path,
+    name: &str,
+    lines: &[impl std::fmt::Display],
+) -> Result<std::path::PathBuf> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(name);
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}

@@ -270,19 +270,18 @@ fn eval_constitution(ckpt: &Checkpoint, path: &std::path::Path, args: &EvalArgs)
         );
     }
     let prompts = crate::data::records::read_questions(&args.data)?;
-    let (score, pass, answers) =
-        crate::align::cai::judge_answers(ckpt, &constitution, &prompts, args.max_new_tokens)?;
+    let judged = crate::align::cai::judge_answers(ckpt, &constitution, &prompts, args.max_new_tokens)?;
+    let n = judged.len() as f64;
+    let score = judged.iter().map(|(_, s)| s).sum::<f64>() / n;
+    let pass = judged.iter().filter(|(_, s)| *s == 1.0).count() as f64 / n;
     if args.json {
         println!(
             "{}",
             serde_json::json!({ "prompts": prompts.len(), "constitution_score": score, "constitution_pass": pass })
         );
     } else {
-        for (prompt, answer) in prompts.iter().zip(&answers) {
-            println!(
-                "[{:.2}] {prompt}\n       {answer}",
-                constitution.score(prompt, answer)
-            );
+        for (prompt, (answer, score)) in prompts.iter().zip(&judged) {
+            println!("[{score:.2}] {prompt}\n       {answer}");
         }
         println!(
             "{} prompts: mean constitution score {score:.3}; {:.1}% of the answers follow every principle that applies",

@@ -99,11 +99,7 @@ fn train_and_eval(
     let cfg_path = dir.join("config.toml");
     std::fs::write(&cfg_path, resolved)?;
     let exe = std::env::current_exe().context("cannot find the tunelings binary")?;
-    let limits = Limits {
-        time: Duration::from_secs_f64(c.time_limit_s),
-        output: 1 << 20,
-        memory: None,
-    };
+    let limits = limits(c);
     let mut train = Command::new(&exe);
     train.arg("train").arg(&cfg_path);
     let run = process::run_stoppable(train, limits, Some(ctx.stop))?;
@@ -146,6 +142,15 @@ fn train_and_eval(
     }))
 }
 
+/// What a training run and each evaluation of it may take.
+fn limits(c: &TrainCheck) -> Limits {
+    Limits {
+        time: Duration::from_secs_f64(c.time_limit_s),
+        output: 1 << 20,
+        memory: None,
+    }
+}
+
 /// `tunelings eval --json` with `args`; its JSON line.
 fn eval_json(args: &[std::ffi::OsString], limits: Limits) -> Result<serde_json::Value> {
     let exe = std::env::current_exe().context("cannot find the tunelings binary")?;
@@ -153,7 +158,12 @@ fn eval_json(args: &[std::ffi::OsString], limits: Limits) -> Result<serde_json::
     eval.args(["eval", "--json"]).args(args);
     let run = process::run(eval, limits)?;
     if !run.success() {
-        bail!("evaluating failed:\n{}", run.stderr_tail(15));
+        let shown: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+        bail!(
+            "`tunelings eval {}` failed:\n{}",
+            shown.join(" "),
+            run.stderr_tail(15)
+        );
     }
     serde_json::from_str(run.stdout.trim()).context("eval printed no JSON")
 }
@@ -273,13 +283,8 @@ fn reference_run(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &TrainCheck) -> R
         Err(why) => bail!("the reference run failed: {why}"),
     };
     if let Some(b) = &c.behaviour {
-        let limits = Limits {
-            time: Duration::from_secs_f64(c.time_limit_s),
-            output: 1 << 20,
-            memory: None,
-        };
         let base = ctx.model.as_deref().map(Path::new);
-        r.base_behaviour = Some(judge_behaviour(lesson, b, base, limits)?);
+        r.base_behaviour = Some(judge_behaviour(lesson, b, base, limits(c))?);
     }
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_string(&r)?)?;
@@ -328,7 +333,7 @@ pub fn check(
     };
     let got = run.metric;
     let name = c.metric.eval_key().replace('_', " ");
-    let (ok, bound) = if c.metric.lower_is_better() {
+    let (mut ok, bound) = if c.metric.lower_is_better() {
         let bound = reference * (1.0 + c.margin);
         (got <= bound, format!("≤ {bound:.4}"))
     } else {
@@ -342,7 +347,6 @@ pub fn check(
             ". Training speed: {yours:.0} tokens/s, padding not counted (the reference: {theirs:.0}, timed when it was cached)"
         );
     }
-    let mut ok = ok;
     if let (Some(_), Some(base)) = (&c.behaviour, reference_run.base_behaviour) {
         let yours = run.behaviour.unwrap_or(f64::NAN);
         let raised = yours > base;
