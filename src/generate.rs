@@ -154,27 +154,45 @@ pub fn generate(
     prompt: &[u32],
     params: &SamplingParams,
     stop_ids: &[u32],
-    mut on_token: impl FnMut(u32) -> Result<bool>,
+    on_token: impl FnMut(u32) -> Result<bool>,
 ) -> Result<Generation> {
-    params.validate()?;
     if prompt.is_empty() {
         bail!("the prompt is empty");
     }
+    let ids = Tensor::new(prompt, &Device::Cpu)?.unsqueeze(0)?;
+    generate_from_rows(model, &model.embed(&ids)?, prompt, params, stop_ids, on_token)
+}
+
+/// Like `generate`, from input rows (1, t, hidden) that need not all be
+/// token embeddings (a picture's visual tokens); `history` holds the known
+/// prompt ids, for the repetition penalty.
+pub fn generate_from_rows(
+    model: &Qwen,
+    rows: &Tensor,
+    history: &[u32],
+    params: &SamplingParams,
+    stop_ids: &[u32],
+    mut on_token: impl FnMut(u32) -> Result<bool>,
+) -> Result<Generation> {
+    params.validate()?;
+    let prompt_len = rows.dim(1)?;
     let max_ctx = model.config().max_position_embeddings;
-    if prompt.len() >= max_ctx {
-        bail!(
-            "the prompt has {} tokens; the model's context holds {max_ctx}",
-            prompt.len()
-        );
+    if prompt_len >= max_ctx {
+        bail!("the prompt has {prompt_len} tokens; the model's context holds {max_ctx}");
     }
     let mut sampler = Sampler::new(params.clone());
     let mut cache = model.new_cache();
-    let mut history = prompt.to_vec();
+    let mut history = history.to_vec();
     let mut out = Vec::new();
 
     let t0 = Instant::now();
-    let ids = Tensor::new(prompt, &Device::Cpu)?.unsqueeze(0)?;
-    let mut logits = model.last_logits(&ids, Some(&mut cache))?;
+    let hidden = model.hidden_states(
+        rows,
+        &crate::model::Positions::Contiguous { start: 0 },
+        &crate::model::AttentionMask::Causal,
+        Some(&mut cache),
+    )?;
+    let mut logits = model.lm_head(&hidden.narrow(1, prompt_len - 1, 1)?.squeeze(1)?)?;
     let prefill_secs = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
@@ -201,7 +219,7 @@ pub fn generate(
     Ok(Generation {
         tokens: out,
         stop,
-        prompt_tokens: prompt.len(),
+        prompt_tokens: prompt_len,
         prefill_secs,
         decode_secs: t1.elapsed().as_secs_f64(),
     })

@@ -22,3 +22,4 @@ pub mod threads;
 pub mod tokenizer;
 pub mod train;
 pub mod ui;
+pub mod vision;

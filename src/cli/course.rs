@@ -51,6 +51,31 @@ pub enum DevCommand {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Write lesson 11's pictures and their caption and question files.
+    Images {
+        /// Output folder.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Training pictures.
+        #[arg(long, default_value_t = 320)]
+        train: usize,
+        /// Held-out pictures.
+        #[arg(long, default_value_t = 60)]
+        heldout: usize,
+        /// Questions asked about each picture.
+        #[arg(long, default_value_t = 3)]
+        per_image: usize,
+    },
+    /// Pre-train nano-vit by its recipe (the shipped one is assets/nano-vit).
+    Vision {
+        /// Output folder.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, default_value_t = crate::vision::pretrain::Recipe::default().steps)]
+        steps: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 pub fn list(opts: &Options, format: Format) -> Result<ExitCode> {
@@ -167,6 +192,39 @@ pub fn dev(command: DevCommand) -> Result<ExitCode> {
                     ("heldout_prompts.jsonl", prompts(true)),
                 ],
             )?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        DevCommand::Images {
+            out,
+            train,
+            heldout,
+            per_image,
+        } => {
+            let w = crate::vision::dataset::write(&out, train, heldout, per_image)?;
+            println!(
+                "{} pictures, {} captions, {} questions, {} held-out questions in {}",
+                w.images,
+                w.captions,
+                w.questions,
+                w.heldout_questions,
+                out.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        DevCommand::Vision { out, steps, seed } => {
+            use crate::vision::pretrain;
+            let recipe = pretrain::Recipe {
+                steps,
+                seed,
+                ..Default::default()
+            };
+            let (vit, report) = pretrain::pretrain(&recipe, &mut |step, loss| {
+                if (step + 1) % 100 == 0 {
+                    eprintln!("step {:>5}  loss {loss:.4}", step + 1);
+                }
+            })?;
+            pretrain::save(&vit, &report, &out)?;
+            println!("{}", serde_json::to_string(&report)?);
             return Ok(ExitCode::SUCCESS);
         }
     };

@@ -4,6 +4,7 @@ mod align;
 mod chat;
 mod course;
 mod train;
+mod vision;
 
 use crate::bench;
 use anyhow::Result;
@@ -37,6 +38,9 @@ enum Command {
     /// Constitutional AI: critique and revise sampled answers against a
     /// constitution, and label preference pairs (RLAIF), for SFT and DPO.
     Cai(align::CaiArgs),
+    /// LLaVA on nano-qwen: align a projector from nano-vit's picture
+    /// features (stage 1), then tune it with LoRA on questions (stage 2).
+    Llava(vision::LlavaArgs),
     /// Continue a raw text prompt, without the chat template.
     Generate(chat::GenerateArgs),
     /// Train from a config file (LLaMA-Factory-style keys).
@@ -267,6 +271,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Dev(cmd) => return course::dev(cmd),
         Command::Chat(args) => chat::chat(args)?,
         Command::Cai(args) => align::cai(args)?,
+        Command::Llava(args) => vision::llava(args)?,
         Command::Generate(args) => chat::generate(args)?,
         Command::Train { config } => train::train(config)?,
         Command::Sweep { config, grid } => return train::sweep(&config, &grid),
@@ -367,7 +372,7 @@ fn run(command: Command) -> Result<ExitCode> {
 
 /// Writes `lines` as the JSONL file `name` in `dir` (created if missing);
 /// returns its path.
-fn write_jsonl(
+pub(crate) fn write_jsonl(
     dir: &std::path::Path,
     name: &str,
     lines: &[impl std::fmt::Display],

@@ -42,6 +42,8 @@ pub enum Kind {
     Export,
     /// A constitution whose rule judge must order labelled pairs.
     Judge,
+    /// A two-stage LLaVA config whose model must answer questions about pictures.
+    Vision,
 }
 
 impl Kind {
@@ -52,6 +54,7 @@ impl Kind {
             Kind::Quiz => "quiz",
             Kind::Export => "export",
             Kind::Judge => "judge",
+            Kind::Vision => "vision",
         }
     }
 }
@@ -167,6 +170,18 @@ pub struct JudgeCheck {
     pub pairs: PathBuf,
 }
 
+/// Train a tiny LLaVA with the learner's `tunelings llava` config; its greedy
+/// answers to held-out picture questions must reach `min_accuracy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisionCheck {
+    /// Multimodal question JSONL, relative to the lesson folder.
+    pub heldout: PathBuf,
+    pub min_accuracy: f64,
+    #[serde(default = "default_train_time")]
+    pub time_limit_s: f64,
+}
+
 /// Export with the learner's settings, run the GGUF as Ollama would, and
 /// compare its answers with the merged model's.
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +214,7 @@ pub enum Check {
     Quiz(Vec<Question>),
     Export(ExportCheck),
     Judge(JudgeCheck),
+    Vision(VisionCheck),
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +237,7 @@ impl Exercise {
             Check::Quiz(_) => Kind::Quiz,
             Check::Export(_) => Kind::Export,
             Check::Judge(_) => Kind::Judge,
+            Check::Vision(_) => Kind::Vision,
         }
     }
 
@@ -436,6 +453,18 @@ fn parse_exercise(ex: ExerciseToml, lesson: u32) -> Result<Exercise> {
                 "a judge exercise's `file` is a constitution .toml file"
             );
             Check::Judge(check_table()?.try_into().context("in [exercise.check]")?)
+        }
+        Kind::Vision => {
+            ensure!(
+                ex.file.extension().is_some_and(|e| e == "toml"),
+                "a vision exercise's `file` is a `tunelings llava` .toml config"
+            );
+            let c: VisionCheck = check_table()?.try_into().context("in [exercise.check]")?;
+            ensure!(
+                (0.0..=1.0).contains(&c.min_accuracy),
+                "`min_accuracy` is a share between 0 and 1"
+            );
+            Check::Vision(c)
         }
         Kind::Quiz => {
             ensure!(

@@ -5,6 +5,7 @@ pub mod export;
 pub mod judge;
 pub mod quiz;
 pub mod train;
+pub mod vision;
 
 use super::catalog::{Check, Course, Exercise, Kind, Lang, Lesson};
 use super::sandbox::Engine;
@@ -86,6 +87,7 @@ pub fn check(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, learner_file: &Path) -> 
             Check::Quiz(q) => quiz::check(ctx.lang, q, learner_file),
             Check::Export(c) => export::check(ctx, lesson, ex, c, learner_file),
             Check::Judge(c) => judge::check(lesson, c, learner_file),
+            Check::Vision(c) => vision::check(ctx, lesson, ex, c, learner_file),
         }
     };
     let outcome = outcome.unwrap_or_else(|e| Outcome {
