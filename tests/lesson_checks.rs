@@ -277,3 +277,12 @@ fn lesson_12_a_naive_log_sigmoid_unscaled_rewards_and_an_evasive_judge_are_caugh
         &["8 of 10 labelled pairs", "\"Who is the mayor of Belmor?\": a tie"],
     );
 }
+
+#[test]
+fn lesson_11_a_tanh_gelu_and_a_mask_on_the_wrong_rows_are_caught() {
+    let rel = "src/bin/11_llava_splice.rs";
+    let wrong = mistaken(rel, ".gelu_erf()?", ".gelu()?");
+    assert_fails_with("11_llava_splice", rel, &wrong, &["output `visual` differs"]);
+    let wrong = mistaken(rel, "i < slot || i >= slot + n", "i >= slot && i < slot + n");
+    assert_fails_with("11_llava_splice", rel, &wrong, &["output `text_mask` differs"]);
+}

@@ -80,6 +80,10 @@ pub struct ChatArgs {
     /// Qwen3 only: let the model think before answering.
     #[arg(long)]
     think: bool,
+    /// A picture to ask about; --model must be a folder made by
+    /// `tunelings llava`. The picture is shown with half-block characters.
+    #[arg(long, conflicts_with_all = ["prompts", "system", "system_file", "adapter"])]
+    image: Option<PathBuf>,
     #[command(flatten)]
     sampling: SamplingArgs,
 }
@@ -141,7 +145,48 @@ fn stream_reply(
     Ok(reply)
 }
 
+/// Questions about one picture, each answered on its own.
+fn chat_about_image(args: &ChatArgs, image: &Path) -> Result<()> {
+    use crate::vision::{halfblock, vit::read_image, Llava};
+    let dir = args.model.model.as_deref().map(Path::new);
+    let Some(dir) = dir.filter(|d| Llava::is_llava_dir(d)) else {
+        anyhow::bail!(
+            "--image needs --model to be a folder trained by `tunelings llava` (one with llava.json); {} cannot see pictures",
+            args.model.model.as_deref().unwrap_or("nano-qwen")
+        );
+    };
+    let mut model = Llava::load(dir)?;
+    model.ckpt.model.set_kernels(Kernels::Fused);
+    let picture = read_image(image)?;
+    if halfblock::stdout_shows_colour() {
+        print!("{}", halfblock::ansi(&picture));
+    } else {
+        println!("{}", halfblock::describe(&image.display().to_string(), &picture));
+    }
+    let features = model.features(&[image.to_path_buf()])?.remove(0);
+    let params = args.sampling.params(&model.ckpt);
+    let ask = |question: &str| -> Result<()> {
+        println!("{}", model.answer(&features, question.trim(), &params)?);
+        Ok(())
+    };
+    if let Some(question) = &args.prompt {
+        return ask(question);
+    }
+    eprintln!("Ask about the picture; an empty line or Ctrl-D ends.");
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            break;
+        }
+        ask(&line)?;
+    }
+    Ok(())
+}
+
 pub fn chat(args: ChatArgs) -> Result<()> {
+    if let Some(image) = &args.image {
+        return chat_about_image(&args, image);
+    }
     let mut ckpt = load(&args.model)?;
     ckpt.template.enable_thinking = args.think;
     let params = args.sampling.params(&ckpt);

@@ -50,7 +50,10 @@ pub fn write(dir: &Path, train: usize, heldout: usize, per_image: usize) -> Resu
     let held = (0..heldout as u64).map(|s| (HELDOUT_SEED_BASE + s, true));
     for (seed, is_heldout) in seeds.chain(held) {
         let scene = Scene::random(seed);
-        let name = format!("images/{}_{seed:06}.png", if is_heldout { "heldout" } else { "train" });
+        let name = format!(
+            "images/{}_{seed:06}.png",
+            if is_heldout { "heldout" } else { "train" }
+        );
         scene
             .render()
             .save(dir.join(&name))
@@ -61,11 +64,17 @@ pub fn write(dir: &Path, train: usize, heldout: usize, per_image: usize) -> Resu
             .collect();
         if !is_heldout {
             for lang in [Lang::En, Lang::Tr] {
-                captions.push(record(format!("{IMAGE_TOKEN}{}", prompt(lang)), scene.caption(lang), &name));
+                captions.push(record(
+                    format!("{IMAGE_TOKEN}{}", prompt(lang)),
+                    scene.caption(lang),
+                    &name,
+                ));
             }
         }
         for _ in 0..per_image {
-            let Some(q) = questions.choose(&mut rng).cloned() else { break };
+            let Some(q) = questions.choose(&mut rng).cloned() else {
+                break;
+            };
             questions.retain(|x| x != &q);
             let rec = record(format!("{IMAGE_TOKEN}{}", q.question), q.answer, &name);
             if is_heldout {

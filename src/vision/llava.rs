@@ -56,11 +56,7 @@ impl Llava {
         let ckpt = without_system_prompt(Checkpoint::load(model, DType::F32)?);
         let vit = Vit::load(vision_tower)?;
         let projector = Projector::init(4 * vit.cfg.hidden_size, ckpt.model.config().hidden_size, seed)?;
-        Ok(Self {
-            ckpt,
-            vit,
-            projector,
-        })
+        Ok(Self { ckpt, vit, projector })
     }
 
     /// Is `dir` a trained LLaVA folder?
@@ -72,9 +68,10 @@ impl Llava {
     /// there is one, the LoRA adapter (unmerged).
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let manifest: LlavaManifest =
-            serde_json::from_str(&text).with_context(|| format!("{}: not a LLaVA manifest", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let manifest: LlavaManifest = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a LLaVA manifest", path.display()))?;
         if manifest.projector_type != "mlp2x_gelu" {
             bail!(
                 "{}: projector_type {:?}; only \"mlp2x_gelu\" is known",
@@ -125,7 +122,10 @@ impl Llava {
             rows.push(embed_with_image(lm, &ex.slotted, &visual)?);
             targets.push(spliced_targets(&ex.slotted, visual.dim(0)?));
         }
-        let t = rows.iter().map(|r| r.dim(0)).collect::<candle_core::Result<Vec<_>>>()?;
+        let t = rows
+            .iter()
+            .map(|r| r.dim(0))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let longest = t.iter().copied().max().unwrap_or(0);
         let padded = rows
             .iter()

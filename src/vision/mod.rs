@@ -2,6 +2,7 @@
 //! a tiny LLaVA that lets nano-qwen answer questions about pictures.
 
 pub mod dataset;
+pub mod halfblock;
 pub mod llava;
 pub mod pretrain;
 pub mod projector;

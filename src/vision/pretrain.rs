@@ -62,7 +62,10 @@ pub fn patch_labels(scene: &Scene, cfg: &VitConfig) -> Vec<u32> {
             let cell = (gy * 2 / g) * 2 + gx * 2 / g;
             out.push(scene.items.iter().find(|it| it.cell == cell).map_or(0, |it| {
                 let s = SHAPES.iter().position(|&s| s == it.shape).expect("known shape");
-                let c = COLOURS.iter().position(|&c| c == it.colour).expect("known colour");
+                let c = COLOURS
+                    .iter()
+                    .position(|&c| c == it.colour)
+                    .expect("known colour");
                 (1 + s * COLOURS.len() + c) as u32
             }));
         }
@@ -98,7 +101,10 @@ fn batch(vit: &Vit, seeds: impl Iterator<Item = u64>) -> Result<(Tensor, Tensor)
         labels.extend(patch_labels(&scene, &vit.cfg));
     }
     let n = labels.len();
-    Ok((Tensor::stack(&patches, 0)?, Tensor::from_vec(labels, n, &Device::Cpu)?))
+    Ok((
+        Tensor::stack(&patches, 0)?,
+        Tensor::from_vec(labels, n, &Device::Cpu)?,
+    ))
 }
 
 fn loss(vit: &Vit, patches: &Tensor, labels: &Tensor) -> Result<Tensor> {
@@ -109,10 +115,7 @@ fn loss(vit: &Vit, patches: &Tensor, labels: &Tensor) -> Result<Tensor> {
 /// Share of patches of held-out scenes whose label the head predicts.
 pub fn heldout_accuracy(vit: &Vit, scenes: u64) -> Result<f64> {
     let (patches, labels) = batch(vit, HELDOUT_SEEDS..HELDOUT_SEEDS + scenes)?;
-    let pred = vit
-        .classify(&vit.forward(&patches)?)?
-        .flatten_to(1)?
-        .argmax(1)?;
+    let pred = vit.classify(&vit.forward(&patches)?)?.flatten_to(1)?.argmax(1)?;
     let right = pred.eq(&labels)?.to_dtype(candle_core::DType::F32)?.sum_all()?;
     Ok(right.to_scalar::<f32>()? as f64 / labels.elem_count() as f64)
 }
@@ -166,8 +169,14 @@ pub fn pretrain(recipe: &Recipe, on_step: &mut dyn FnMut(usize, f64)) -> Result<
 /// Writes config.json, model.safetensors and recipe.json into `dir`.
 pub fn save(vit: &Vit, report: &RecipeReport, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&vit.cfg)? + "\n")?;
-    std::fs::write(dir.join("recipe.json"), serde_json::to_string_pretty(report)? + "\n")?;
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&vit.cfg)? + "\n",
+    )?;
+    std::fs::write(
+        dir.join("recipe.json"),
+        serde_json::to_string_pretty(report)? + "\n",
+    )?;
     candle_core::safetensors::save(vit.tensors(), dir.join("model.safetensors"))?;
     Ok(())
 }

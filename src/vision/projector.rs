@@ -27,9 +27,8 @@ impl Projector {
         let mut tensors = HashMap::new();
         for (name, (out_f, in_f)) in NAMES.iter().zip([(lm_dim, vision_dim), (lm_dim, lm_dim)]) {
             let bound = 1.0 / (in_f as f32).sqrt();
-            let mut uniform = |n: usize| -> Vec<f32> {
-                (0..n).map(|_| rng.random_range(-bound..bound)).collect()
-            };
+            let mut uniform =
+                |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
             let w = Tensor::from_vec(uniform(out_f * in_f), (out_f, in_f), &Device::Cpu)?;
             let b = Tensor::from_vec(uniform(out_f), out_f, &Device::Cpu)?;
             tensors.insert(format!("{name}.weight"), w);
@@ -78,14 +77,18 @@ impl Projector {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let detached: HashMap<String, Tensor> =
-            self.tensors.iter().map(|(n, t)| (n.clone(), t.detach())).collect();
+        let detached: HashMap<String, Tensor> = self
+            .tensors
+            .iter()
+            .map(|(n, t)| (n.clone(), t.detach()))
+            .collect();
         candle_core::safetensors::save(&detached, path)
             .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Encoder features (…, vision_dim) → visual tokens (…, lm_dim).
     pub fn forward(&self, features: &Tensor) -> Result<Tensor> {
-        self.linear_2.forward(&self.linear_1.forward(features)?.gelu_erf()?)
+        self.linear_2
+            .forward(&self.linear_1.forward(features)?.gelu_erf()?)
     }
 }

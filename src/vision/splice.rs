@@ -43,14 +43,20 @@ pub fn read_image_dataset(path: &Path) -> Result<Vec<ImageSample>> {
             Some(Value::String(one)) => vec![one.clone()],
             _ => bail!("{at}: no `images` column; each record names its picture, e.g. \"images\": [\"images/0001.png\"]"),
         };
-        let slots: usize = messages.iter().map(|m| m.content.matches(IMAGE_TOKEN).count()).sum();
+        let slots: usize = messages
+            .iter()
+            .map(|m| m.content.matches(IMAGE_TOKEN).count())
+            .sum();
         if images.len() != 1 || slots != 1 {
             bail!(
                 "{at}: {} image(s) and {slots} `{IMAGE_TOKEN}` placeholder(s); this course's model reads exactly one picture per conversation",
                 images.len()
             );
         }
-        if messages.iter().any(|m| m.role != Role::User && m.content.contains(IMAGE_TOKEN)) {
+        if messages
+            .iter()
+            .any(|m| m.role != Role::User && m.content.contains(IMAGE_TOKEN))
+        {
             bail!("{at}: `{IMAGE_TOKEN}` belongs in a user turn");
         }
         out.push(ImageSample {

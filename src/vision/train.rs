@@ -76,7 +76,8 @@ pub struct LlavaConfig {
 impl LlavaConfig {
     /// Parses a TOML config; relative paths are taken from the file's folder.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut cfg: Self =
             toml::from_str(&text).with_context(|| format!("{}: not a valid LLaVA config", path.display()))?;
         let folder = path.parent().unwrap_or(Path::new("."));
@@ -123,7 +124,9 @@ impl LlavaConfig {
     }
 
     pub fn vision_tower(&self) -> PathBuf {
-        self.vision_tower.clone().unwrap_or_else(super::vit::embedded_vision_dir)
+        self.vision_tower
+            .clone()
+            .unwrap_or_else(super::vit::embedded_vision_dir)
     }
 }
 
@@ -228,7 +231,10 @@ fn run_stage(
         let loss = (sum / n as f64)?;
         let value = loss.to_scalar::<f32>()? as f64;
         if !value.is_finite() {
-            bail!("{name}: the loss became {value} at step {}; lower learning_rate", step + 1);
+            bail!(
+                "{name}: the loss became {value} at step {}; lower learning_rate",
+                step + 1
+            );
         }
         let grads = loss.backward()?;
         let mut sums = vec![None; opt.params.len()];
@@ -317,7 +323,12 @@ pub fn train_llava(
         let report = run_stage(&mut model, name, stage, cfg.seed, stop, on_step)
             .with_context(|| format!("[{name}]"))?;
         stages.push(report);
-        save(&model, &manifest, cfg.stage2.as_ref().filter(|_| name == "stage2"), cfg)?;
+        save(
+            &model,
+            &manifest,
+            cfg.stage2.as_ref().filter(|_| name == "stage2"),
+            cfg,
+        )?;
     }
     let interrupted = stop.load(Ordering::Relaxed);
     let eval = match (&cfg.eval_dataset, interrupted) {
@@ -336,7 +347,12 @@ pub fn train_llava(
     Ok((model, report))
 }
 
-fn save(model: &Llava, manifest: &LlavaManifest, lora_stage: Option<&StageConfig>, cfg: &LlavaConfig) -> Result<()> {
+fn save(
+    model: &Llava,
+    manifest: &LlavaManifest,
+    lora_stage: Option<&StageConfig>,
+    cfg: &LlavaConfig,
+) -> Result<()> {
     let dir = &cfg.output_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::write(dir.join(MANIFEST), serde_json::to_string_pretty(manifest)? + "\n")?;

@@ -278,7 +278,11 @@ impl Vit {
                 }
             }
         }
-        Ok(Tensor::from_vec(out, (c.num_patches(), c.patch_dim()), &Device::Cpu)?)
+        Ok(Tensor::from_vec(
+            out,
+            (c.num_patches(), c.patch_dim()),
+            &Device::Cpu,
+        )?)
     }
 
     /// Features of a batch of pictures → (b, patches, hidden).

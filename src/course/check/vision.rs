@@ -31,7 +31,13 @@ fn resolve_config(text: &str, lesson_dir: &Path, out: &Path, heldout: &Path) -> 
     Ok(resolved)
 }
 
-pub fn check(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &VisionCheck, learner_file: &Path) -> Result<Outcome> {
+pub fn check(
+    ctx: &Ctx,
+    lesson: &Lesson,
+    ex: &Exercise,
+    c: &VisionCheck,
+    learner_file: &Path,
+) -> Result<Outcome> {
     let dir = super::train::learner_runs(ctx).join(&ex.name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -62,14 +68,20 @@ pub fn check(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &VisionCheck, learner
         return Ok(Outcome::fail("training was stopped at your request"));
     }
     if !run.success() {
-        return Ok(Outcome::fail(format!("training failed:\n{}", run.stderr_tail(15))));
+        return Ok(Outcome::fail(format!(
+            "training failed:\n{}",
+            run.stderr_tail(15)
+        )));
     }
     let report_path = out.join("llava_report.json");
     let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&report_path).with_context(|| format!("cannot read {}", report_path.display()))?,
+        &std::fs::read_to_string(&report_path)
+            .with_context(|| format!("cannot read {}", report_path.display()))?,
     )?;
     let eval = &report["eval"];
-    let accuracy = eval["accuracy"].as_f64().context("the run's report has no accuracy")?;
+    let accuracy = eval["accuracy"]
+        .as_f64()
+        .context("the run's report has no accuracy")?;
     let mut stages = Vec::new();
     for s in report["stages"].as_array().into_iter().flatten() {
         stages.push(format!(
@@ -89,7 +101,10 @@ pub fn check(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &VisionCheck, learner
         stages.join("; ")
     );
     if accuracy >= c.min_accuracy {
-        return Ok(Outcome::pass(format!("{head}\nThe trained model is in {}", out.display())));
+        return Ok(Outcome::pass(format!(
+            "{head}\nThe trained model is in {}",
+            out.display()
+        )));
     }
     let misses: Vec<String> = eval["misses"]
         .as_array()
@@ -97,8 +112,17 @@ pub fn check(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &VisionCheck, learner
         .flatten()
         .filter_map(|m| {
             let m: Vec<&str> = m.as_array()?.iter().filter_map(|v| v.as_str()).collect();
-            Some(format!("  {}: {:?} expected {:?}, got {:?}", m.first()?, m.get(1)?, m.get(2)?, m.get(3)?))
+            Some(format!(
+                "  {}: {:?} expected {:?}, got {:?}",
+                m.first()?,
+                m.get(1)?,
+                m.get(2)?,
+                m.get(3)?
+            ))
         })
         .collect();
-    Ok(Outcome::fail(format!("{head}\nSome misses:\n{}", misses.join("\n"))))
+    Ok(Outcome::fail(format!(
+        "{head}\nSome misses:\n{}",
+        misses.join("\n")
+    )))
 }

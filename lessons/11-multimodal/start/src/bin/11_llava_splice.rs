@@ -2,22 +2,23 @@
 //!
 //! LLaVA reads a picture in three steps:
 //!
-//! 1. the frozen encoder gives one feature row per patch: `features` [16, 12];
+//! 1. the frozen encoder gives one feature row per cell of the picture
+//!    (2×2 patches merged): `features` [4, 24];
 //! 2. the projector maps each row into the language model's embedding
 //!    space, with LLaVA-1.5's two-layer MLP
 //!
 //!        visual = GELU(features · w1ᵀ + b1) · w2ᵀ + b2
 //!
-//!    where `w1` is [20, 12], `b1` [20], `w2` [20, 20], `b2` [20], and GELU
+//!    where `w1` is [20, 24], `b1` [20], `w2` [20, 20], `b2` [20], and GELU
 //!    is the exact (erf) one, as PyTorch's nn.GELU();
 //! 3. the chat's `<image>` placeholder was cut out of the token ids, leaving
 //!    the text embeddings `text` [9, 20]; `slot` [1] (u32) says where the
 //!    placeholder stood. The visual rows go in there:
 //!
-//!        sequence = text[..slot] ++ visual ++ text[slot..]    → [25, 20]
+//!        sequence = text[..slot] ++ visual ++ text[slot..]    → [13, 20]
 //!
 //! Training must never ask the model to predict a visual row (there is no
-//! token to predict), so also return `text_mask` [25] (u32): 1 where a row
+//! token to predict), so also return `text_mask` [13] (u32): 1 where a row
 //! is a text token, 0 where it is a visual one.
 //!
 //! Outputs: `visual`, `sequence`, `text_mask`.
