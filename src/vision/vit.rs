@@ -301,7 +301,7 @@ impl Vit {
 /// grid, and the language model reads 4 visual tokens instead of 16.
 pub fn merge_2x2(features: &Tensor, grid: usize) -> Result<Tensor> {
     let (b, n, d) = features.dims3()?;
-    if n != grid * grid || grid % 2 != 0 {
+    if n != grid * grid || !grid.is_multiple_of(2) {
         bail!("cannot merge {n} patches as a {grid}×{grid} grid in 2×2 blocks");
     }
     let h = grid / 2;
