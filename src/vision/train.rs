@@ -51,6 +51,9 @@ fn default_alpha() -> f64 {
 fn default_target() -> String {
     "all".into()
 }
+fn default_output_dir() -> PathBuf {
+    "llava-run".into()
+}
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +64,8 @@ pub struct LlavaConfig {
     /// The vision encoder's folder; default the shipped nano-vit.
     #[serde(default)]
     pub vision_tower: Option<PathBuf>,
+    /// Where the run is saved; default `llava-run` beside the config.
+    #[serde(default = "default_output_dir")]
     pub output_dir: PathBuf,
     #[serde(default)]
     pub seed: u64,
