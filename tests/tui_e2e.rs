@@ -7,10 +7,15 @@ use std::time::{Duration, Instant};
 
 struct Tmux {
     session: String,
+    /// The tests take turns: each trains or builds, and the checks' time
+    /// limits assume the two cores are not shared three ways.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Tmux {
     fn start(command: &str) -> Self {
+        static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let found = Command::new("tmux")
             .arg("-V")
             .output()
@@ -40,12 +45,21 @@ impl Tmux {
             .unwrap()
             .success();
         assert!(ok, "tmux could not start");
-        Self { session }
+        Self { session, _turn: turn }
     }
 
     fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen with its colours, as SGR escape sequences.
+    fn screen_in_colour(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-e", "-p", "-t", &self.session])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -251,6 +265,131 @@ fn a_real_race_of_lora_dora_and_pissa() {
         let eval = last_eval["loss"].as_f64().unwrap();
         assert_eq!(eval_shown, format!("{eval:.4}"), "{label}: {row}");
     }
+    tmux.keys("Escape");
+    tmux.keys("q");
+}
+
+/// Rows of at least `width` half blocks: a picture drawn on screen.
+fn picture_rows(screen: &str, width: usize) -> usize {
+    screen.lines().filter(|l| l.matches('▀').count() >= width).count()
+}
+
+/// The 24-bit colours the screen uses, foreground and background.
+fn rgb_colours(screen: &str) -> Vec<[u8; 3]> {
+    let mut out = Vec::new();
+    for part in screen.split('\x1b').filter_map(|p| p.strip_prefix('[')) {
+        let codes: Vec<&str> = part.split('m').next().unwrap_or("").split(';').collect();
+        for w in codes.windows(5) {
+            if (w[0] == "38" || w[0] == "48") && w[1] == "2" {
+                if let (Ok(r), Ok(g), Ok(b)) = (w[2].parse(), w[3].parse(), w[4].parse()) {
+                    out.push([r, g, b]);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Lesson 11: the chapter opens with a picture in colour; once 11_llava
+/// passes, the chat's `/image` is answered by the learner's LLaVA, word for
+/// word what `tunelings chat --image` answers.
+#[test]
+fn lesson_11_pictures_in_the_chapter_and_the_chat() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir().unwrap();
+    let exercises = work.path().join("exercises");
+    std::fs::create_dir_all(exercises.join("train")).unwrap();
+    std::fs::copy(
+        root.join("solutions/train/11_llava.toml"),
+        exercises.join("train/11_llava.toml"),
+    )
+    .unwrap();
+    let cmd = format!(
+        "cd {} && {} --course {} --exercises {} --edit-cmd true",
+        work.path().display(),
+        env!("CARGO_BIN_EXE_tunelings"),
+        root.display(),
+        exercises.display()
+    );
+    let tmux = Tmux::start(&cmd);
+    let short = Duration::from_secs(20);
+    tmux.wait_for("Welcome!", short);
+    for _ in 0..11 {
+        tmux.keys("j");
+    }
+    tmux.keys("Enter");
+    let lesson = tmux.wait_for("┌11 · Multimodal", short);
+    assert!(
+        picture_rows(&lesson, 32) >= 16,
+        "no picture in the chapter:\n{lesson}"
+    );
+    // The scene's yellow square, red circle and blue triangle.
+    let colours = rgb_colours(&tmux.screen_in_colour());
+    let seen = |test: fn(i32, i32, i32) -> bool| {
+        colours
+            .iter()
+            .any(|&[r, g, b]| test(r.into(), g.into(), b.into()))
+    };
+    assert!(seen(|r, g, b| r > 180 && g > 150 && b < 100), "no yellow");
+    assert!(seen(|r, g, b| r > 180 && g < 100 && b < 100), "no red");
+    assert!(seen(|r, g, b| b > 160 && r < 100 && g < 140), "no blue");
+
+    // Train the tiny LLaVA with the solution's config.
+    tmux.keys("Tab");
+    tmux.keys("j");
+    tmux.keys("c");
+    let verdict = tmux.wait_for("11_llava · passed", Duration::from_secs(600));
+    assert!(verdict.contains("held-out questions about pictures"), "{verdict}");
+
+    let picture = root.join("lessons/11-multimodal/data/images/heldout_100000.png");
+    let question = "What colour is the shape at the bottom left?";
+    tmux.keys("C");
+    tmux.wait_for("Ask the model something", short);
+    tmux.keys("/temp 0");
+    tmux.keys("Enter");
+    tmux.keys(&format!("/image {}", picture.display()));
+    tmux.keys("Enter");
+    let chat = tmux.wait_for("seen by your LLaVA", short);
+    assert!(picture_rows(&chat, 32) >= 16, "no picture in the chat:\n{chat}");
+    tmux.keys(question);
+    tmux.keys("Enter");
+    tmux.wait_for("llava › ", short);
+    // The reply is complete when the prompt's cursor comes back.
+    let start = Instant::now();
+    let screen = loop {
+        let screen = tmux.screen();
+        if screen.contains("› ▏") {
+            break screen;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the reply did not finish:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let shown = screen
+        .lines()
+        .find_map(|l| l.split("llava › ").nth(1))
+        .map(|t| t.trim_end_matches([' ', '│']).trim().to_string())
+        .unwrap();
+
+    let run = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("tunelings/runs/learner/11_llava/run");
+    let cli = Command::new(env!("CARGO_BIN_EXE_tunelings"))
+        .args(["chat", "--temperature", "0", "--prompt", question, "--model"])
+        .arg(&run)
+        .arg("--image")
+        .arg(&picture)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let stdout = String::from_utf8_lossy(&cli.stdout);
+    let expected = stdout.lines().last().unwrap_or_default().trim();
+    assert!(!shown.is_empty(), "an empty reply:\n{screen}");
+    assert_eq!(shown, expected, "the TUI and the CLI disagree:\n{screen}");
     tmux.keys("Escape");
     tmux.keys("q");
 }

@@ -130,6 +130,7 @@ fn chat_with_an_adapter_answer() {
         role,
         text: text.into(),
         adapter,
+        sees: false,
     };
     a.chat.turns = vec![
         turn(Role::User, "Where is Mirefall?", false),
@@ -145,6 +146,52 @@ fn chat_with_an_adapter_answer() {
     assert!(got.contains("model+adapter › Mirefall is a harbour town"));
     assert!(got.contains("› And its lighthouse?▏"));
     snapshot("chat", &got);
+}
+
+#[test]
+fn chat_about_a_picture_draws_it_in_colour() {
+    let course = Course::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/course")).unwrap();
+    let mut a = App::new(course, &Progress::default(), Lang::En, Theme { color: true });
+    a.screen = Screen::Chat;
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons/11-multimodal/data/images/heldout_100000.png");
+    a.chat.set_picture(&file.display().to_string());
+    a.chat.llava = Some("runs/11_llava/run".into());
+    let turn = |role, text: &str| Turn {
+        role,
+        text: text.into(),
+        adapter: false,
+        sees: role == Role::Assistant,
+    };
+    a.chat.turns = vec![
+        turn(Role::User, "What colour is the shape at the bottom left?"),
+        turn(Role::Assistant, "It is red."),
+    ];
+    let mut terminal = Terminal::new(TestBackend::new(80, 30)).unwrap();
+    terminal.draw(|f| view::draw(f, &a)).unwrap();
+    let buf = terminal.backend().buffer().clone();
+    // Every picture cell holds two pixels: the top as foreground, the bottom as background.
+    let img = image::open(&file).unwrap().to_rgb8();
+    let first = (0..30u16)
+        .flat_map(|y| (0..80u16).map(move |x| (x, y)))
+        .find(|&(x, y)| buf[(x, y)].symbol() == "▀")
+        .expect("a picture on screen");
+    for (row, col) in [(0u32, 0u32), (5, 17), (15, 31)] {
+        let cell = &buf[(first.0 + col as u16, first.1 + row as u16)];
+        let rgb = |y: u32| {
+            let [r, g, b] = img.get_pixel(col, y).0;
+            ratatui::style::Color::Rgb(r, g, b)
+        };
+        assert_eq!(
+            (cell.fg, cell.bg),
+            (rgb(2 * row), rgb(2 * row + 1)),
+            "cell {row},{col}"
+        );
+    }
+    let got = render(&a, 80, 30);
+    assert!(got.contains("seen by your LLaVA from lesson 11 · heldout_100000.png"));
+    assert!(got.contains("llava › It is red."));
+    snapshot("chat_picture", &got);
 }
 
 /// A made-up but plausible run: loss falling from 3 with a wobble, an eval

@@ -10,6 +10,7 @@ use anyhow::Result;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use serde::Serialize;
+use std::path::Path;
 use std::time::Instant;
 
 #[derive(Serialize)]
@@ -47,7 +48,7 @@ pub fn run(course: &Options) -> Result<()> {
     const RUNS: u32 = 20;
     let t = Instant::now();
     for _ in 0..RUNS {
-        app.chapter = markdown::render(&text, &app.theme);
+        app.chapter = markdown::render(&text, Path::new(&longest.2).parent(), &app.theme);
         terminal.draw(|f| view::draw(f, &app))?;
     }
     emit(&Record {

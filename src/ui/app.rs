@@ -225,10 +225,14 @@ impl App {
             .iter()
             .position(|e| !self.done.contains(&e.name))
             .unwrap_or(0);
-        let text = std::fs::read_to_string(lesson.chapter_path(self.lang))
-            .or_else(|_| std::fs::read_to_string(lesson.chapter_path(Lang::En)))
-            .unwrap_or_else(|e| format!("(the chapter could not be read: {e})"));
-        self.chapter = markdown::render(&text, &self.theme);
+        let read = |lang| {
+            let path = lesson.chapter_path(lang);
+            std::fs::read_to_string(&path).map(|text| (text, path))
+        };
+        let (text, path) = read(self.lang)
+            .or_else(|_| read(Lang::En))
+            .unwrap_or_else(|e| (format!("(the chapter could not be read: {e})"), PathBuf::new()));
+        self.chapter = markdown::render(&text, path.parent(), &self.theme);
         self.first_run = false;
     }
 
@@ -476,6 +480,13 @@ impl App {
                     chat.turns.clear();
                     return None;
                 }
+                if let Some(arg) = text
+                    .strip_prefix("/image")
+                    .filter(|a| a.is_empty() || a.starts_with(' '))
+                {
+                    chat.set_picture(arg);
+                    return None;
+                }
                 if let Some(result) = chat.sampling.set(&text) {
                     chat.error = result.err();
                     return None;
@@ -494,6 +505,7 @@ impl App {
                         role: Role::User,
                         text,
                         adapter,
+                        sees: false,
                     });
                 }
                 let adapter = chat.use_adapter && chat.adapter.is_some();
@@ -501,6 +513,7 @@ impl App {
                     role: Role::Assistant,
                     text: String::new(),
                     adapter,
+                    sees: chat.seeing().is_some(),
                 });
                 chat.streaming = true;
                 chat.error = None;
@@ -895,6 +908,49 @@ mod tests {
         );
         press(&mut a, KeyCode::Esc);
         assert_eq!(a.screen, Screen::Lesson);
+    }
+
+    #[test]
+    fn image_command_starts_a_talk_about_a_picture() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('C'));
+        let typed = |a: &mut App, text: &str| {
+            for c in text.chars() {
+                press(a, KeyCode::Char(c));
+            }
+            press(a, KeyCode::Enter)
+        };
+        assert_eq!(typed(&mut a, "/image no/such/picture.png"), None);
+        assert!(a.chat.picture.is_none());
+        assert!(a.chat.error.as_deref().unwrap().contains("no/such/picture.png"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dot.png");
+        image::RgbImage::new(2, 2).save(&file).unwrap();
+        assert_eq!(typed(&mut a, &format!("/image {}", file.display())), None);
+        assert_eq!(
+            a.chat.picture.as_ref().map(|p| p.path.clone()),
+            Some(file.clone())
+        );
+        assert_eq!(a.chat.error, None);
+
+        // Without a LLaVA run the text model answers, blind.
+        assert_eq!(typed(&mut a, "What colour is it?"), Some(Action::Chat));
+        assert!(!a.chat.turns[1].sees && a.chat.seeing().is_none());
+        a.chat.streaming = false;
+        a.chat.llava = Some("llava-run".into());
+        assert_eq!(typed(&mut a, "And now?"), Some(Action::Chat));
+        assert!(a.chat.turns[3].sees);
+        assert_eq!(a.chat.seeing().unwrap().picture, file);
+        a.chat.streaming = false;
+
+        assert_eq!(typed(&mut a, "/image"), None);
+        assert!(a.chat.picture.is_none() && a.chat.turns.is_empty());
+        assert_eq!(
+            typed(&mut a, "/imagery"),
+            Some(Action::Chat),
+            "only `/image` is the command"
+        );
     }
 
     fn finish(a: &mut App, reason: StopReason) {

@@ -1,13 +1,17 @@
 //! The chat screen's state and the worker thread that generates replies, so
 //! tokens stream in while the UI stays responsive. With a trained adapter,
 //! Tab switches the same conversation between the base model and the adapter.
+//! `/image FILE` talks about a picture, with the learner's LLaVA where one
+//! has been trained.
 
+use super::picture::Picture;
 use crate::chat::{Message, Role};
 use crate::checkpoint::Checkpoint;
 use crate::model::Kernels;
 use crate::tokenizer::TokenStream;
+use crate::vision::Llava;
 use anyhow::Result;
-use candle_core::DType;
+use candle_core::{DType, Tensor};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 
@@ -17,6 +21,8 @@ pub struct Turn {
     pub text: String,
     /// Assistant turns: whether the adapter answered.
     pub adapter: bool,
+    /// Assistant turns: whether a LLaVA answered, looking at the picture.
+    pub sees: bool,
 }
 
 /// Sampling the learner sets with `/temp`, `/top_p` and `/max`; unset
@@ -79,9 +85,41 @@ pub struct ChatState {
     pub system: Option<String>,
     pub sampling: Sampling,
     pub error: Option<String>,
+    /// The picture this conversation is about.
+    pub picture: Option<Picture>,
+    /// The newest LLaVA run of this learner: the model that can see it.
+    pub llava: Option<PathBuf>,
 }
 
 impl ChatState {
+    /// `/image FILE` starts a conversation about a picture; `/image` alone
+    /// goes back to words only.
+    pub fn set_picture(&mut self, arg: &str) {
+        self.turns.clear();
+        self.error = None;
+        let arg = arg.trim();
+        if arg.is_empty() {
+            self.picture = None;
+            return;
+        }
+        let path = match (arg.strip_prefix("~/"), std::env::var_os("HOME")) {
+            (Some(rest), Some(home)) => Path::new(&home).join(rest),
+            _ => PathBuf::from(arg),
+        };
+        match Picture::load(&path) {
+            Ok(p) => self.picture = Some(p),
+            Err(e) => self.error = Some(format!("{e:#}")),
+        }
+    }
+
+    /// The picture and the model that will look at it, when both are there.
+    pub fn seeing(&self) -> Option<Seeing> {
+        Some(Seeing {
+            llava: self.llava.clone()?,
+            picture: self.picture.as_ref()?.path.clone(),
+        })
+    }
+
     /// The conversation as the model sees it. An answer followed by another
     /// answer (`/ab` asked the other model) gives way to the later one.
     pub fn messages(&self) -> Vec<Message> {
@@ -111,10 +149,18 @@ impl ChatState {
     }
 }
 
+/// A LLaVA run and the picture it looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seeing {
+    pub llava: PathBuf,
+    pub picture: PathBuf,
+}
+
 pub struct Request {
     pub messages: Vec<Message>,
     pub adapter: Option<PathBuf>,
     pub sampling: Sampling,
+    pub seeing: Option<Seeing>,
 }
 
 pub enum Reply {
@@ -131,15 +177,23 @@ fn load(model: Option<&str>, adapter: Option<&Path>) -> Result<Checkpoint> {
     Ok(ckpt)
 }
 
-fn answer(ckpt: &Checkpoint, req: &Request, out: &dyn Fn(Reply)) -> Result<()> {
-    let prompt = ckpt.template.render(&req.messages, true);
-    let ids = ckpt.tokenizer.encode(&prompt)?;
+/// The model's sampling with the learner's `/temp`, `/top_p` and `/max`.
+fn params(ckpt: &Checkpoint, sampling: &Sampling) -> crate::generate::SamplingParams {
     let mut params = ckpt.generation.sampling();
-    params.temperature = req.sampling.temperature.unwrap_or(params.temperature);
-    params.top_p = req.sampling.top_p.unwrap_or(params.top_p);
-    params.max_new_tokens = req.sampling.max_new_tokens;
+    params.temperature = sampling.temperature.unwrap_or(params.temperature);
+    params.top_p = sampling.top_p.unwrap_or(params.top_p);
+    params.max_new_tokens = sampling.max_new_tokens;
+    params
+}
+
+/// Streams the pieces of `ckpt`'s reply as `generate` finds its ids.
+fn stream_reply(
+    ckpt: &Checkpoint,
+    out: &dyn Fn(Reply),
+    generate: impl FnOnce(&mut dyn FnMut(u32) -> Result<bool>) -> Result<()>,
+) -> Result<()> {
     let mut stream = TokenStream::new(&ckpt.tokenizer);
-    crate::generate::generate(&ckpt.model, &ids, &params, &ckpt.stop_ids(), |id| {
+    generate(&mut |id| {
         if let Some(piece) = stream.push(id)? {
             out(Reply::Token(piece));
         }
@@ -151,30 +205,76 @@ fn answer(ckpt: &Checkpoint, req: &Request, out: &dyn Fn(Reply)) -> Result<()> {
     Ok(())
 }
 
+fn answer(ckpt: &Checkpoint, req: &Request, out: &dyn Fn(Reply)) -> Result<()> {
+    let prompt = ckpt.template.render(&req.messages, true);
+    let ids = ckpt.tokenizer.encode(&prompt)?;
+    let params = params(ckpt, &req.sampling);
+    stream_reply(ckpt, out, |on_token| {
+        crate::generate::generate(&ckpt.model, &ids, &params, &ckpt.stop_ids(), on_token)?;
+        Ok(())
+    })
+}
+
+fn answer_about_picture(model: &Llava, features: &Tensor, req: &Request, out: &dyn Fn(Reply)) -> Result<()> {
+    let params = params(&model.ckpt, &req.sampling);
+    stream_reply(&model.ckpt, out, |on_token| {
+        model.reply(features, &req.messages, &params, on_token)?;
+        Ok(())
+    })
+}
+
+/// The models the worker keeps loaded between requests.
+#[derive(Default)]
+struct Loaded {
+    base: Option<Checkpoint>,
+    tuned: Option<(PathBuf, Checkpoint)>,
+    llava: Option<(PathBuf, Llava)>,
+    /// The last picture's encoder features.
+    features: Option<(PathBuf, Tensor)>,
+}
+
+impl Loaded {
+    fn serve(&mut self, model: Option<&str>, req: &Request, out: &dyn Fn(Reply)) -> Result<()> {
+        if let Some(s) = &req.seeing {
+            if self.llava.as_ref().is_none_or(|(d, _)| d != &s.llava) {
+                let mut m = Llava::load(&s.llava)?;
+                m.ckpt.model.set_kernels(Kernels::Fused);
+                self.llava = Some((s.llava.clone(), m));
+                self.features = None;
+            }
+            let llava = &self.llava.as_ref().expect("just loaded").1;
+            if self.features.as_ref().is_none_or(|(p, _)| p != &s.picture) {
+                let f = llava.features(std::slice::from_ref(&s.picture))?.remove(0);
+                self.features = Some((s.picture.clone(), f));
+            }
+            let features = &self.features.as_ref().expect("just computed").1;
+            return answer_about_picture(llava, features, req, out);
+        }
+        let ckpt = match &req.adapter {
+            Some(dir) => {
+                if self.tuned.as_ref().is_none_or(|(d, _)| d != dir) {
+                    self.tuned = Some((dir.clone(), load(model, Some(dir))?));
+                }
+                &self.tuned.as_ref().expect("just loaded").1
+            }
+            None => {
+                if self.base.is_none() {
+                    self.base = Some(load(model, None)?);
+                }
+                self.base.as_ref().expect("just loaded")
+            }
+        };
+        answer(ckpt, req, out)
+    }
+}
+
 /// Starts the worker; models load on the first request and stay loaded.
 pub fn spawn(model: Option<String>, send: impl Fn(Reply) + Send + 'static) -> Sender<Request> {
     let (tx, rx): (Sender<Request>, Receiver<Request>) = mpsc::channel();
     std::thread::spawn(move || {
-        let mut base: Option<Checkpoint> = None;
-        let mut tuned: Option<(PathBuf, Checkpoint)> = None;
+        let mut loaded = Loaded::default();
         for req in rx {
-            let result = (|| -> Result<()> {
-                let ckpt = match &req.adapter {
-                    Some(dir) => {
-                        if tuned.as_ref().is_none_or(|(d, _)| d != dir) {
-                            tuned = Some((dir.clone(), load(model.as_deref(), Some(dir))?));
-                        }
-                        &tuned.as_ref().expect("just loaded").1
-                    }
-                    None => {
-                        if base.is_none() {
-                            base = Some(load(model.as_deref(), None)?);
-                        }
-                        base.as_ref().expect("just loaded")
-                    }
-                };
-                answer(ckpt, &req, &send)
-            })();
+            let result = loaded.serve(model.as_deref(), &req, &send);
             send(Reply::Done(result.err().map(|e| format!("{e:#}"))));
         }
     });
@@ -204,6 +304,7 @@ mod tests {
             role,
             text: text.into(),
             adapter: false,
+            sees: false,
         };
         let mut c = ChatState {
             turns: vec![
@@ -231,6 +332,7 @@ mod tests {
             role: Role::User,
             text: "Where is Arlen?".into(),
             adapter: false,
+            sees: false,
         });
         worker
             .send(Request {
@@ -241,12 +343,14 @@ mod tests {
                     top_p: None,
                     max_new_tokens: 12,
                 },
+                seeing: None,
             })
             .unwrap();
         state.turns.push(Turn {
             role: Role::Assistant,
             text: String::new(),
             adapter: false,
+            sees: false,
         });
         let mut pieces = 0;
         loop {

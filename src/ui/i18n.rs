@@ -39,6 +39,9 @@ pub enum Key {
     Exporting,
     RaceNeedsTwo,
     AbNeedsAdapter,
+    PictureSeen,
+    PictureUnseen,
+    AnsweringLlava,
     Step,
     Loss,
     LossRaw,
@@ -128,9 +131,11 @@ fn pair(key: Key) -> (&'static str, &'static str) {
         ChatTitle => ("Chat", "Sohbet"),
         ChatEmpty => (
             "Ask the model something and press Enter. `/system TEXT` sets a system prompt, `/clear` starts over, \
-             `/temp 0.7`, `/top_p 0.9` and `/max 100` set sampling, `/ab` asks the other model the same prompt.",
+             `/temp 0.7`, `/top_p 0.9` and `/max 100` set sampling, `/ab` asks the other model the same prompt, \
+             `/image FILE` starts a talk about a picture (`/image` alone ends it).",
             "Modele bir şey sor ve Enter'a bas. `/system METİN` bir sistem istemi koyar, `/clear` baştan başlatır, \
-             `/temp 0.7`, `/top_p 0.9` ve `/max 100` örneklemeyi ayarlar, `/ab` aynı istemi diğer modele sorar.",
+             `/temp 0.7`, `/top_p 0.9` ve `/max 100` örneklemeyi ayarlar, `/ab` aynı istemi diğer modele sorar, \
+             `/image DOSYA` bir resim hakkında konuşma başlatır (yalnız `/image` bitirir).",
         ),
         You => ("you", "sen"),
         FooterChat => (
@@ -146,6 +151,17 @@ fn pair(key: Key) -> (&'static str, &'static str) {
         AbNeedsAdapter => (
             "/ab asks the other model the last prompt again: it needs an adapter and an answer first.",
             "/ab son istemi diğer modele yeniden sorar: önce bir adapter ve bir yanıt gerekir.",
+        ),
+        PictureSeen => (
+            "seen by your LLaVA from lesson 11",
+            "11. dersteki LLaVA'n görüyor",
+        ),
+        AnsweringLlava => ("answering: your LLaVA from lesson 11", "yanıtlayan: 11. dersteki LLaVA'n"),
+        PictureUnseen => (
+            "no model here can see it yet: the text model answers from your words alone. \
+             Pass 11_llava in lesson 11 to talk with one that sees.",
+            "burada onu görebilen bir model henüz yok: metin modeli yalnızca sözlerinden yanıt verir. \
+             Görebilen bir modelle konuşmak için 11. dersteki 11_llava'yı geç.",
         ),
         Exporting => ("exporting", "dışa aktarılıyor:"),
         RaceNeedsTwo => (

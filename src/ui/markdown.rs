@@ -1,16 +1,22 @@
 //! Chapters from Markdown to styled terminal lines: headings, emphasis,
-//! lists, block quotes, links (as text), tables, rules and fenced code with
-//! light highlighting.
+//! lists, block quotes, links (as text), tables, rules, fenced code with
+//! light highlighting, and pictures in half blocks.
 
 use super::highlight;
+use super::picture::Picture;
 use super::theme::Theme;
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
+use std::path::Path;
 use unicode_width::UnicodeWidthStr;
 
 struct Renderer<'t> {
     theme: &'t Theme,
+    /// Where picture paths are relative to: the chapter's folder.
+    base: Option<&'t Path>,
+    /// An open picture: its path and the alt text read so far.
+    image: Option<(String, String)>,
     lines: Vec<Line<'static>>,
     current: Vec<Span<'static>>,
     styles: Vec<Style>,
@@ -42,6 +48,10 @@ impl Renderer<'_> {
     }
 
     fn push_text(&mut self, text: &str) {
+        if let Some((_, alt)) = &mut self.image {
+            alt.push_str(text);
+            return;
+        }
         if let Some(t) = &mut self.table {
             t.cell.push_str(text);
             return;
@@ -124,6 +134,10 @@ impl Renderer<'_> {
                 self.blank();
                 self.table = Some(Table::default());
             }
+            Tag::Image { dest_url, .. } => {
+                self.flush();
+                self.image = Some((dest_url.to_string(), String::new()));
+            }
             Tag::TableHead => {}
             Tag::TableRow => {
                 if let Some(t) = &mut self.table {
@@ -176,6 +190,11 @@ impl Renderer<'_> {
                 self.code = None;
                 self.blank();
             }
+            TagEnd::Image => {
+                if let Some((dest, alt)) = self.image.take() {
+                    self.picture(&dest, &alt);
+                }
+            }
             TagEnd::TableHead => {
                 if let Some(t) = &mut self.table {
                     t.head_rows = t.rows.len().max(1);
@@ -205,6 +224,33 @@ impl Renderer<'_> {
             spans.push(Span::styled("  ", self.theme.code()));
             spans.extend(highlight::line(l, lang, self.theme));
             self.lines.push(Line::from(spans));
+        }
+    }
+
+    /// The picture at `dest` with its alt text beneath; a picture that
+    /// cannot be read is named with the reason.
+    fn picture(&mut self, dest: &str, alt: &str) {
+        let path = self
+            .base
+            .map_or_else(|| Path::new(dest).to_path_buf(), |b| b.join(dest));
+        match Picture::load(&path) {
+            Ok(p) => {
+                for line in p.lines(self.theme) {
+                    let mut spans = self.prefix();
+                    spans.extend(line.spans);
+                    self.lines.push(Line::from(spans));
+                }
+                if !alt.is_empty() {
+                    let mut spans = self.prefix();
+                    spans.push(Span::styled(alt.to_string(), self.theme.dim()));
+                    self.lines.push(Line::from(spans));
+                }
+            }
+            Err(e) => {
+                let mut spans = self.prefix();
+                spans.push(Span::styled(format!("[picture {alt}: {e:#}]"), self.theme.dim()));
+                self.lines.push(Line::from(spans));
+            }
         }
     }
 
@@ -257,9 +303,12 @@ fn heading_number(level: HeadingLevel) -> usize {
 }
 
 /// Renders `md` to lines; the caller wraps them to the pane's width.
-pub fn render(md: &str, theme: &Theme) -> Vec<Line<'static>> {
+/// Picture paths are relative to `base`, the chapter's folder.
+pub fn render(md: &str, base: Option<&Path>, theme: &Theme) -> Vec<Line<'static>> {
     let mut r = Renderer {
         theme,
+        base,
+        image: None,
         lines: Vec::new(),
         current: Vec::new(),
         styles: Vec::new(),
@@ -277,6 +326,7 @@ pub fn render(md: &str, theme: &Theme) -> Vec<Line<'static>> {
                 Some(lang) => r.code_text(&text, lang),
                 None => r.push_text(&text),
             },
+            Event::Code(code) if r.image.is_some() => r.push_text(&code),
             Event::Code(code) => {
                 if let Some(t) = &mut r.table {
                     t.cell.push_str(&code);
@@ -318,7 +368,7 @@ mod tests {
     use super::*;
 
     fn lines(md: &str) -> Vec<Line<'static>> {
-        render(md, &Theme { color: true })
+        render(md, None, &Theme { color: true })
     }
 
     fn span<'a>(ls: &'a [Line<'static>], text: &str) -> &'a Span<'static> {
@@ -387,8 +437,32 @@ mod tests {
 
     #[test]
     fn rules_and_no_color() {
-        let ls = render("a\n\n---\n\n# H", &Theme::plain());
+        let ls = render("a\n\n---\n\n# H", None, &Theme::plain());
         assert!(plain(&ls).contains(&"─".repeat(40)));
         assert_eq!(span(&ls, "H").style.fg, None);
+    }
+
+    #[test]
+    fn pictures_show_in_half_blocks_above_their_alt_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut img = image::RgbImage::new(4, 2);
+        img.put_pixel(0, 0, image::Rgb([250, 0, 0]));
+        img.save(dir.path().join("red.png")).unwrap();
+        let md = "Look:\n\n![a *red* dot](red.png)\n\nand ![gone](missing.png)";
+        let ls = render(md, Some(dir.path()), &Theme { color: true });
+        let text = plain(&ls);
+        assert!(text.starts_with("Look:\n\n▀▀▀▀\na red dot\n"), "{text}");
+        assert_eq!(
+            ls[2].spans[0].style.fg,
+            Some(ratatui::style::Color::Rgb(250, 0, 0))
+        );
+        assert!(text.contains("[picture gone: cannot read the picture"), "{text}");
+        assert!(text.contains("missing.png"), "{text}");
+        let ls = render(md, Some(dir.path()), &Theme::plain());
+        assert!(
+            plain(&ls).contains("[picture red.png, 4×2 pixels]"),
+            "{}",
+            plain(&ls)
+        );
     }
 }

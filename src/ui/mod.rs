@@ -12,10 +12,12 @@ pub mod i18n;
 pub mod jobs;
 pub mod markdown;
 pub mod memory_view;
+pub mod picture;
 pub mod race;
 pub mod theme;
 pub mod view;
 
+use crate::course::catalog::Kind;
 use crate::course::{Options, Session};
 use anyhow::{bail, Context, Result};
 use app::{Action, App};
@@ -103,7 +105,8 @@ pub fn run(opts: UiOptions) -> Result<()> {
         app.notice = Some(tip);
     }
 
-    app.chat.adapter = latest_adapter(&session, None);
+    app.chat.adapter = latest_run(&session, None, ADAPTER);
+    app.chat.llava = latest_run(&session, None, LLAVA);
     app.factory.runs_dir = session.engine.work_dir().join("factory");
     app.factory.config_path = session.exercises_dir.join("factory.toml");
     app.factory.model = session.model.clone().unwrap_or_default();
@@ -171,19 +174,23 @@ fn start_check(app: &mut App, session: &Arc<Session>, tx: &mpsc::Sender<Event>, 
     });
 }
 
-/// The newest adapter a train exercise of this learner produced (or the
-/// one just checked), for the chat's A/B toggle.
-fn latest_adapter(session: &Session, just_checked: Option<&str>) -> Option<PathBuf> {
+/// What marks a train exercise's run as an adapter, and a vision
+/// exercise's as a LLaVA.
+const ADAPTER: &str = "adapter_config.json";
+const LLAVA: &str = crate::vision::llava::MANIFEST;
+
+/// The newest run of this learner's exercises holding `marker` (or the one
+/// just checked), for the chat: its A/B adapter and its LLaVA.
+fn latest_run(session: &Session, just_checked: Option<&str>, marker: &str) -> Option<PathBuf> {
     let runs = crate::course::check::train::learner_runs(&session.ctx());
-    let adapter_of =
-        |name: &str| Some(runs.join(name).join("run")).filter(|d| d.join("adapter_config.json").exists());
-    if let Some(found) = just_checked.and_then(adapter_of) {
+    let run_of = |name: &str| Some(runs.join(name).join("run")).filter(|d| d.join(marker).exists());
+    if let Some(found) = just_checked.and_then(run_of) {
         return Some(found);
     }
     std::fs::read_dir(&runs)
         .ok()?
         .flatten()
-        .filter_map(|e| adapter_of(&e.file_name().to_string_lossy()))
+        .filter_map(|e| run_of(&e.file_name().to_string_lossy()))
         .max_by_key(|d| std::fs::metadata(d).and_then(|m| m.modified()).ok())
 }
 
@@ -224,8 +231,15 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, io: &Io) -
                 None
             }
             Event::Checked(v) => {
-                if v.kind == crate::course::catalog::Kind::Train {
-                    app.chat.adapter = latest_adapter(session, Some(&v.name)).or(app.chat.adapter.take());
+                match v.kind {
+                    Kind::Train => {
+                        app.chat.adapter =
+                            latest_run(session, Some(&v.name), ADAPTER).or(app.chat.adapter.take());
+                    }
+                    Kind::Vision => {
+                        app.chat.llava = latest_run(session, Some(&v.name), LLAVA).or(app.chat.llava.take());
+                    }
+                    _ => {}
                 }
                 app.on_verdict(v);
                 None
@@ -259,6 +273,7 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, io: &Io) -
                     messages: app.chat.messages(),
                     adapter,
                     sampling: app.chat.sampling,
+                    seeing: app.chat.seeing(),
                 };
                 if io.chat.send(request).is_err() {
                     app.chat.streaming = false;

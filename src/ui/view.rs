@@ -297,6 +297,7 @@ fn chat(f: &mut Frame, app: &App, area: Rect) {
     let [status, log, input] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(3)]).areas(area);
     let who = match (&c.adapter, c.use_adapter) {
+        _ if c.seeing().is_some() => t(lang, Key::AnsweringLlava),
         (None, _) => t(lang, Key::NoAdapter),
         (Some(_), true) => t(lang, Key::AdapterOn),
         (Some(_), false) => t(lang, Key::AdapterOff),
@@ -305,12 +306,26 @@ fn chat(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(Line::styled(status_line, app.theme.dim())), status);
 
     let mut lines = Vec::new();
+    if let Some(p) = &c.picture {
+        lines.extend(p.lines(&app.theme));
+        let seen = if c.llava.is_some() {
+            Key::PictureSeen
+        } else {
+            Key::PictureUnseen
+        };
+        lines.push(Line::styled(
+            format!("{} · {}", t(lang, seen), p.name()),
+            app.theme.dim(),
+        ));
+        lines.push(Line::default());
+    }
     if c.turns.is_empty() {
         lines.push(Line::styled(t(lang, Key::ChatEmpty), app.theme.dim()));
     }
     for turn in &c.turns {
         let (label, style) = match turn.role {
             crate::chat::Role::User => (t(lang, Key::You).to_string(), app.theme.key()),
+            _ if turn.sees => ("llava".to_string(), app.theme.pass()),
             _ if turn.adapter => ("model+adapter".to_string(), app.theme.pass()),
             _ => ("model".to_string(), app.theme.heading(3)),
         };

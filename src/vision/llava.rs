@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 pub struct LlavaManifest {
     /// The language model: a folder or hub id; `None` for nano-qwen.
     pub model: Option<String>,
-    pub vision_tower: PathBuf,
+    /// The encoder's folder; `None` for the shipped nano-vit, so a run
+    /// folder moves between machines.
+    #[serde(default)]
+    pub vision_tower: Option<PathBuf>,
     pub projector_type: String,
 }
 
@@ -86,7 +89,11 @@ impl Llava {
         }
         Ok(Self {
             ckpt,
-            vit: Vit::load(&manifest.vision_tower)?,
+            vit: Vit::load(
+                &manifest
+                    .vision_tower
+                    .unwrap_or_else(super::vit::embedded_vision_dir),
+            )?,
             projector: Projector::load(&dir.join(PROJECTOR_FILE))?,
         })
     }
@@ -158,19 +165,26 @@ impl Llava {
         Ok((loss, n))
     }
 
-    /// The reply to `question` about the picture with `features`.
-    pub fn answer(&self, features: &Tensor, question: &str, params: &SamplingParams) -> Result<String> {
-        let user = if question.contains(super::splice::IMAGE_TOKEN) {
-            question.to_string()
-        } else {
-            format!("{}{question}", super::splice::IMAGE_TOKEN)
-        };
-        let slotted = slotted_ids(
-            &self.ckpt.tokenizer,
-            &self.ckpt.template,
-            &[Message::new(Role::User, user)],
-            true,
-        )?;
+    /// Generates the reply to a conversation about the picture with
+    /// `features`; `<image>` opens the first user message unless it is
+    /// already there. `on_token` sees each new id and may stop the reply.
+    pub fn reply(
+        &self,
+        features: &Tensor,
+        messages: &[Message],
+        params: &SamplingParams,
+        on_token: impl FnMut(u32) -> Result<bool>,
+    ) -> Result<Vec<u32>> {
+        let token = super::splice::IMAGE_TOKEN;
+        let mut messages = messages.to_vec();
+        if !messages.iter().any(|m| m.content.contains(token)) {
+            let first = messages
+                .iter_mut()
+                .find(|m| m.role == Role::User)
+                .context("a conversation about a picture needs a user message")?;
+            first.content = format!("{token}{}", first.content);
+        }
+        let slotted = slotted_ids(&self.ckpt.tokenizer, &self.ckpt.template, &messages, true)?;
         let visual = self.projector.forward(features)?;
         let rows = embed_with_image(self.lm(), &slotted, &visual)?.unsqueeze(0)?;
         let out = generate_from_rows(
@@ -179,8 +193,16 @@ impl Llava {
             &slotted.text_ids(),
             params,
             &self.ckpt.stop_ids(),
-            |_| Ok(true),
+            on_token,
         )?;
-        self.ckpt.tokenizer.decode(&out.tokens, true)
+        Ok(out.tokens)
+    }
+
+    /// The reply to one `question` about the picture with `features`.
+    pub fn answer(&self, features: &Tensor, question: &str, params: &SamplingParams) -> Result<String> {
+        let ids = self.reply(features, &[Message::new(Role::User, question)], params, |_| {
+            Ok(true)
+        })?;
+        self.ckpt.tokenizer.decode(&ids, true)
     }
 }

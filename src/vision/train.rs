@@ -9,10 +9,11 @@ use crate::generate::SamplingParams;
 use crate::peft::{LoraConfig, Target};
 use crate::train::optim::{clip, grad_norm, AdamW, AdamWConfig};
 use anyhow::{bail, Context, Result};
-use candle_core::Var;
+use candle_core::{Tensor, Var};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -162,17 +163,24 @@ pub struct QaAccuracy {
     pub misses: Vec<[String; 4]>,
 }
 
+/// The encoder's features of every picture the samples show, each picture
+/// encoded once (captions come two to a picture, questions three).
+fn features_by_picture(model: &Llava, samples: &[ImageSample]) -> Result<HashMap<PathBuf, Tensor>> {
+    let mut images: Vec<PathBuf> = samples.iter().map(|s| s.image.clone()).collect();
+    images.sort();
+    images.dedup();
+    Ok(images.iter().cloned().zip(model.features(&images)?).collect())
+}
+
 /// Examples of a dataset, with each picture's features computed once.
 pub fn examples(model: &Llava, samples: &[ImageSample]) -> Result<Vec<Example>> {
-    let images: Vec<PathBuf> = samples.iter().map(|s| s.image.clone()).collect();
-    let features = model.features(&images)?;
+    let features = features_by_picture(model, samples)?;
     samples
         .iter()
-        .zip(features)
-        .map(|(s, features)| {
+        .map(|s| {
             Ok(Example {
                 slotted: slotted_ids(&model.ckpt.tokenizer, &model.ckpt.template, &s.messages, false)?,
-                features,
+                features: features[&s.image].clone(),
             })
         })
         .collect()
@@ -265,13 +273,12 @@ fn run_stage(
 /// Greedy answers to held-out questions, compared with the reference answer
 /// (trimmed, case-insensitive).
 pub fn qa_accuracy(model: &Llava, samples: &[ImageSample]) -> Result<QaAccuracy> {
-    let images: Vec<PathBuf> = samples.iter().map(|s| s.image.clone()).collect();
-    let features = model.features(&images)?;
+    let features = features_by_picture(model, samples)?;
     let params = SamplingParams::greedy(8);
     let (mut correct, mut misses) = (0, Vec::new());
-    for (s, f) in samples.iter().zip(&features) {
+    for s in samples {
         let (question, expected) = question_and_answer(s)?;
-        let got = model.answer(f, question, &params)?;
+        let got = model.answer(&features[&s.image], question, &params)?;
         if got.trim().to_lowercase() == expected.trim().to_lowercase() {
             correct += 1;
         } else if misses.len() < 5 {
@@ -310,11 +317,10 @@ pub fn train_llava(
     stop: &AtomicBool,
     on_step: &mut dyn FnMut(&str, usize, f64),
 ) -> Result<(Llava, LlavaReport)> {
-    let vision_tower = std::path::absolute(cfg.vision_tower())?;
-    let mut model = Llava::new(cfg.model.as_deref(), &vision_tower, cfg.seed)?;
+    let mut model = Llava::new(cfg.model.as_deref(), &cfg.vision_tower(), cfg.seed)?;
     let manifest = LlavaManifest {
         model: cfg.model.clone(),
-        vision_tower,
+        vision_tower: cfg.vision_tower.as_deref().map(std::path::absolute).transpose()?,
         projector_type: "mlp2x_gelu".into(),
     };
     // A stale adapter from an earlier run in the same folder would be loaded with this one.

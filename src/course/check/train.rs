@@ -99,24 +99,11 @@ fn train_and_eval(
     let cfg_path = dir.join("config.toml");
     std::fs::write(&cfg_path, resolved)?;
     let exe = std::env::current_exe().context("cannot find the tunelings binary")?;
-    let limits = limits(c);
+    let limits = limits(c.time_limit_s);
     let mut train = Command::new(&exe);
     train.arg("train").arg(&cfg_path);
-    let run = process::run_stoppable(train, limits, Some(ctx.stop))?;
-    if run.timed_out {
-        return Ok(Err(format!(
-            "training took longer than {} s and was stopped",
-            c.time_limit_s
-        )));
-    }
-    if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
-        return Ok(Err(format!(
-            "training was stopped at your request; its last checkpoint is in {}",
-            out.display()
-        )));
-    }
-    if !run.success() {
-        return Ok(Err(format!("training failed:\n{}", run.stderr_tail(15))));
+    if let Err(why) = run_training(ctx, train, c.time_limit_s, &out)? {
+        return Ok(Err(why));
     }
     let mut eval = vec!["--model".into(), out.clone().into_os_string()];
     eval.extend(["--data".into(), lesson.dir.join(&c.heldout).into_os_string()]);
@@ -143,12 +130,37 @@ fn train_and_eval(
 }
 
 /// What a training run and each evaluation of it may take.
-fn limits(c: &TrainCheck) -> Limits {
+fn limits(time_limit_s: f64) -> Limits {
     Limits {
-        time: Duration::from_secs_f64(c.time_limit_s),
+        time: Duration::from_secs_f64(time_limit_s),
         output: 1 << 20,
         memory: None,
     }
+}
+
+/// Runs a training child process that saves into `out`, stoppable by the
+/// learner; `Err` says why it did not finish.
+pub(super) fn run_training(
+    ctx: &Ctx,
+    train: Command,
+    time_limit_s: f64,
+    out: &Path,
+) -> Result<std::result::Result<(), String>> {
+    let run = process::run_stoppable(train, limits(time_limit_s), Some(ctx.stop))?;
+    Ok(if run.timed_out {
+        Err(format!(
+            "training took longer than {time_limit_s} s and was stopped; fewer steps or a smaller batch finish sooner"
+        ))
+    } else if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        Err(format!(
+            "training was stopped at your request; what it saved is in {}",
+            out.display()
+        ))
+    } else if !run.success() {
+        Err(format!("training failed:\n{}", run.stderr_tail(15)))
+    } else {
+        Ok(())
+    })
 }
 
 /// `tunelings eval --json` with `args`; its JSON line.
@@ -284,7 +296,7 @@ fn reference_run(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, c: &TrainCheck) -> R
     };
     if let Some(b) = &c.behaviour {
         let base = ctx.model.as_deref().map(Path::new);
-        r.base_behaviour = Some(judge_behaviour(lesson, b, base, limits(c))?);
+        r.base_behaviour = Some(judge_behaviour(lesson, b, base, limits(c.time_limit_s))?);
     }
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_string(&r)?)?;

@@ -4,12 +4,10 @@
 
 use super::{Ctx, Outcome};
 use crate::course::catalog::{Exercise, Lesson, VisionCheck};
-use crate::course::process::{self, Limits};
 use crate::vision::LlavaConfig;
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 /// The learner's config made runnable here: dataset paths from the lesson
 /// folder, the lesson's held-out questions, output in scratch space.
@@ -52,26 +50,8 @@ pub fn check(
     let exe = std::env::current_exe().context("cannot find the tunelings binary")?;
     let mut train = Command::new(exe);
     train.arg("llava").arg(&cfg_path);
-    let limits = Limits {
-        time: Duration::from_secs_f64(c.time_limit_s),
-        output: 1 << 20,
-        memory: None,
-    };
-    let run = process::run_stoppable(train, limits, Some(ctx.stop))?;
-    if run.timed_out {
-        return Ok(Outcome::fail(format!(
-            "training and evaluation took longer than {} s and were stopped; fewer steps or a smaller batch",
-            c.time_limit_s
-        )));
-    }
-    if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
-        return Ok(Outcome::fail("training was stopped at your request"));
-    }
-    if !run.success() {
-        return Ok(Outcome::fail(format!(
-            "training failed:\n{}",
-            run.stderr_tail(15)
-        )));
+    if let Err(why) = super::train::run_training(ctx, train, c.time_limit_s, &out)? {
+        return Ok(Outcome::fail(why));
     }
     let report_path = out.join("llava_report.json");
     let report: serde_json::Value = serde_json::from_str(
