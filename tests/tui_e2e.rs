@@ -304,9 +304,12 @@ fn lesson_11_pictures_in_the_chapter_and_the_chat() {
         exercises.join("train/11_llava.toml"),
     )
     .unwrap();
+    // Its own scratch space, so the learner's runs in target/ stay untouched.
+    let scratch = work.path().join("target");
     let cmd = format!(
-        "cd {} && {} --course {} --exercises {} --edit-cmd true",
+        "cd {} && CARGO_TARGET_DIR={} {} --course {} --exercises {} --edit-cmd true",
         work.path().display(),
+        scratch.display(),
         env!("CARGO_BIN_EXE_tunelings"),
         root.display(),
         exercises.display()
@@ -373,12 +376,18 @@ fn lesson_11_pictures_in_the_chapter_and_the_chat() {
         .map(|t| t.trim_end_matches([' ', '│']).trim().to_string())
         .unwrap();
 
-    let run = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("tunelings/runs/learner/11_llava/run");
+    let run = scratch.join("tunelings/runs/learner/11_llava/run");
     let cli = Command::new(env!("CARGO_BIN_EXE_tunelings"))
-        .args(["chat", "--temperature", "0", "--prompt", question, "--model"])
+        .args([
+            "chat",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "200",
+            "--prompt",
+            question,
+            "--model",
+        ])
         .arg(&run)
         .arg("--image")
         .arg(&picture)

@@ -161,7 +161,10 @@ fn chat_about_image(args: &ChatArgs, image: &Path) -> Result<()> {
     if halfblock::stdout_shows_colour() {
         print!("{}", halfblock::ansi(&picture));
     } else {
-        println!("{}", halfblock::describe(&image.display().to_string(), &picture));
+        println!(
+            "{}",
+            halfblock::describe(&image.display().to_string(), picture.width(), picture.height())
+        );
     }
     let features = model.features(&[image.to_path_buf()])?.remove(0);
     let params = args.sampling.params(&model.ckpt);

@@ -463,7 +463,10 @@ impl App {
         let chat = &mut self.chat;
         match key.code {
             KeyCode::Esc => self.screen = self.back_to,
-            KeyCode::Tab if chat.adapter.is_some() => chat.use_adapter = !chat.use_adapter,
+            // In a talk about a picture only the LLaVA answers.
+            KeyCode::Tab if chat.adapter.is_some() && chat.seeing().is_none() => {
+                chat.use_adapter = !chat.use_adapter
+            }
             KeyCode::Backspace => {
                 chat.input.pop();
             }
@@ -495,7 +498,7 @@ impl App {
                 if text == "/ab" {
                     // The last prompt again, answered by the other model.
                     let answered = chat.turns.last().is_some_and(|t| t.role == Role::Assistant);
-                    if chat.adapter.is_none() || !answered {
+                    if chat.adapter.is_none() || !answered || chat.seeing().is_some() {
                         chat.error = Some(t(self.lang, Key::AbNeedsAdapter).into());
                         return None;
                     }
@@ -943,6 +946,15 @@ mod tests {
         assert!(a.chat.turns[3].sees);
         assert_eq!(a.chat.seeing().unwrap().picture, file);
         a.chat.streaming = false;
+
+        // A mistyped path keeps the talk; the base/adapter switches wait.
+        assert_eq!(typed(&mut a, "/image 'no/such.png'"), None);
+        assert_eq!((a.chat.turns.len(), a.chat.seeing().is_some()), (4, true));
+        a.chat.adapter = Some("runs/first".into());
+        press(&mut a, KeyCode::Tab);
+        assert!(!a.chat.use_adapter, "Tab does not switch away from the LLaVA");
+        assert_eq!(typed(&mut a, "/ab"), None);
+        assert!(a.chat.error.as_deref().unwrap().contains("no picture"));
 
         assert_eq!(typed(&mut a, "/image"), None);
         assert!(a.chat.picture.is_none() && a.chat.turns.is_empty());

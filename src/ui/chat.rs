@@ -95,21 +95,27 @@ impl ChatState {
     /// `/image FILE` starts a conversation about a picture; `/image` alone
     /// goes back to words only.
     pub fn set_picture(&mut self, arg: &str) {
+        // Terminals quote a path dropped into them.
+        let arg = arg.trim().trim_matches(['\'', '"']);
+        let picture = if arg.is_empty() {
+            None
+        } else {
+            let path = match (arg.strip_prefix("~/"), std::env::var_os("HOME")) {
+                (Some(rest), Some(home)) => Path::new(&home).join(rest),
+                _ => PathBuf::from(arg),
+            };
+            match Picture::load(&path) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    // A mistyped path keeps the conversation it interrupted.
+                    self.error = Some(format!("{e:#}"));
+                    return;
+                }
+            }
+        };
+        self.picture = picture;
         self.turns.clear();
         self.error = None;
-        let arg = arg.trim();
-        if arg.is_empty() {
-            self.picture = None;
-            return;
-        }
-        let path = match (arg.strip_prefix("~/"), std::env::var_os("HOME")) {
-            (Some(rest), Some(home)) => Path::new(&home).join(rest),
-            _ => PathBuf::from(arg),
-        };
-        match Picture::load(&path) {
-            Ok(p) => self.picture = Some(p),
-            Err(e) => self.error = Some(format!("{e:#}")),
-        }
     }
 
     /// The picture and the model that will look at it, when both are there.
@@ -223,37 +229,47 @@ fn answer_about_picture(model: &Llava, features: &Tensor, req: &Request, out: &d
     })
 }
 
+/// A run folder as it was when loaded: a check that trains again rewrites
+/// the same folder, so the path alone does not name one model.
+#[derive(Debug, Clone, PartialEq)]
+struct RunStamp(PathBuf, Option<std::time::SystemTime>);
+
+impl RunStamp {
+    fn of(dir: &Path, marker: &str) -> Self {
+        let modified = std::fs::metadata(dir.join(marker))
+            .and_then(|m| m.modified())
+            .ok();
+        Self(dir.to_path_buf(), modified)
+    }
+}
+
 /// The models the worker keeps loaded between requests.
 #[derive(Default)]
 struct Loaded {
     base: Option<Checkpoint>,
-    tuned: Option<(PathBuf, Checkpoint)>,
-    llava: Option<(PathBuf, Llava)>,
-    /// The last picture's encoder features.
-    features: Option<(PathBuf, Tensor)>,
+    tuned: Option<(RunStamp, Checkpoint)>,
+    llava: Option<(RunStamp, Llava)>,
 }
 
 impl Loaded {
     fn serve(&mut self, model: Option<&str>, req: &Request, out: &dyn Fn(Reply)) -> Result<()> {
         if let Some(s) = &req.seeing {
-            if self.llava.as_ref().is_none_or(|(d, _)| d != &s.llava) {
+            let stamp = RunStamp::of(&s.llava, crate::vision::llava::MANIFEST);
+            if self.llava.as_ref().is_none_or(|(d, _)| d != &stamp) {
                 let mut m = Llava::load(&s.llava)?;
                 m.ckpt.model.set_kernels(Kernels::Fused);
-                self.llava = Some((s.llava.clone(), m));
-                self.features = None;
+                self.llava = Some((stamp, m));
             }
             let llava = &self.llava.as_ref().expect("just loaded").1;
-            if self.features.as_ref().is_none_or(|(p, _)| p != &s.picture) {
-                let f = llava.features(std::slice::from_ref(&s.picture))?.remove(0);
-                self.features = Some((s.picture.clone(), f));
-            }
-            let features = &self.features.as_ref().expect("just computed").1;
-            return answer_about_picture(llava, features, req, out);
+            // A few milliseconds for one picture: not worth a cache that could go stale.
+            let features = llava.features(std::slice::from_ref(&s.picture))?.remove(0);
+            return answer_about_picture(llava, &features, req, out);
         }
         let ckpt = match &req.adapter {
             Some(dir) => {
-                if self.tuned.as_ref().is_none_or(|(d, _)| d != dir) {
-                    self.tuned = Some((dir.clone(), load(model, Some(dir))?));
+                let stamp = RunStamp::of(dir, crate::peft::files::WEIGHTS_FILE);
+                if self.tuned.as_ref().is_none_or(|(d, _)| d != &stamp) {
+                    self.tuned = Some((stamp, load(model, Some(dir))?));
                 }
                 &self.tuned.as_ref().expect("just loaded").1
             }

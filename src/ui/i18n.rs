@@ -149,8 +149,10 @@ fn pair(key: Key) -> (&'static str, &'static str) {
             "temel model (bir eğitim alıştırması çalışınca adapter'ı burada belirir)",
         ),
         AbNeedsAdapter => (
-            "/ab asks the other model the last prompt again: it needs an adapter and an answer first.",
-            "/ab son istemi diğer modele yeniden sorar: önce bir adapter ve bir yanıt gerekir.",
+            "/ab asks the other model the last prompt again: it needs an adapter, an answer first, and no picture \
+             (only your LLaVA talks about pictures).",
+            "/ab son istemi diğer modele yeniden sorar: bir adapter, önce bir yanıt ve resim olmaması gerekir \
+             (resimler hakkında yalnızca LLaVA'n konuşur).",
         ),
         PictureSeen => (
             "seen by your LLaVA from lesson 11",

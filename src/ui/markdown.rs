@@ -135,7 +135,9 @@ impl Renderer<'_> {
                 self.table = Some(Table::default());
             }
             Tag::Image { dest_url, .. } => {
-                self.flush();
+                if self.table.is_none() {
+                    self.flush();
+                }
                 self.image = Some((dest_url.to_string(), String::new()));
             }
             Tag::TableHead => {}
@@ -191,8 +193,11 @@ impl Renderer<'_> {
                 self.blank();
             }
             TagEnd::Image => {
-                if let Some((dest, alt)) = self.image.take() {
-                    self.picture(&dest, &alt);
+                match (self.image.take(), &mut self.table) {
+                    // A table cell is one line of text: the alt text stands in.
+                    (Some((_, alt)), Some(t)) => t.cell.push_str(&format!("[{alt}]")),
+                    (Some((dest, alt)), None) => self.picture(&dest, &alt),
+                    (None, _) => {}
                 }
             }
             TagEnd::TableHead => {
@@ -227,30 +232,29 @@ impl Renderer<'_> {
         }
     }
 
-    /// The picture at `dest` with its alt text beneath; a picture that
-    /// cannot be read is named with the reason.
+    /// The picture at `dest` with its alt text beneath, indented under an
+    /// open list item; a picture that cannot be read is named with the reason.
     fn picture(&mut self, dest: &str, alt: &str) {
         let path = self
             .base
             .map_or_else(|| Path::new(dest).to_path_buf(), |b| b.join(dest));
+        let mut lines = Vec::new();
         match Picture::load(&path) {
             Ok(p) => {
-                for line in p.lines(self.theme) {
-                    let mut spans = self.prefix();
-                    spans.extend(line.spans);
-                    self.lines.push(Line::from(spans));
-                }
+                lines = p.lines(self.theme);
                 if !alt.is_empty() {
-                    let mut spans = self.prefix();
-                    spans.push(Span::styled(alt.to_string(), self.theme.dim()));
-                    self.lines.push(Line::from(spans));
+                    lines.push(Line::styled(alt.to_string(), self.theme.dim()));
                 }
             }
-            Err(e) => {
-                let mut spans = self.prefix();
-                spans.push(Span::styled(format!("[picture {alt}: {e:#}]"), self.theme.dim()));
-                self.lines.push(Line::from(spans));
+            Err(e) => lines.push(Line::styled(format!("[picture {alt}: {e:#}]"), self.theme.dim())),
+        }
+        for line in lines {
+            let mut spans = self.prefix();
+            if !self.lists.is_empty() {
+                spans.push(Span::raw("  ".repeat(self.lists.len())));
             }
+            spans.extend(line.spans);
+            self.lines.push(Line::from(spans));
         }
     }
 
@@ -464,5 +468,14 @@ mod tests {
             "{}",
             plain(&ls)
         );
+        // In a list the picture sits under its item; a table cell names it.
+        let ls = render("- see\n\n  ![dot](red.png)", Some(dir.path()), &Theme::plain());
+        assert_eq!(plain(&ls), "• see\n  [picture red.png, 4×2 pixels]\n  dot");
+        let ls = render(
+            "| a | b |\n|---|---|\n| ![dot](red.png) | 1 |",
+            Some(dir.path()),
+            &Theme::plain(),
+        );
+        assert_eq!(plain(&ls), "a     │ b\n──────┼──\n[dot] │ 1");
     }
 }

@@ -176,7 +176,7 @@ fn start_check(app: &mut App, session: &Arc<Session>, tx: &mpsc::Sender<Event>, 
 
 /// What marks a train exercise's run as an adapter, and a vision
 /// exercise's as a LLaVA.
-const ADAPTER: &str = "adapter_config.json";
+const ADAPTER: &str = crate::peft::files::CONFIG_FILE;
 const LLAVA: &str = crate::vision::llava::MANIFEST;
 
 /// The newest run of this learner's exercises holding `marker` (or the one
@@ -233,11 +233,10 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, io: &Io) -
             Event::Checked(v) => {
                 match v.kind {
                     Kind::Train => {
-                        app.chat.adapter =
-                            latest_run(session, Some(&v.name), ADAPTER).or(app.chat.adapter.take());
+                        app.chat.adapter = latest_run(session, Some(&v.name), ADAPTER);
                     }
                     Kind::Vision => {
-                        app.chat.llava = latest_run(session, Some(&v.name), LLAVA).or(app.chat.llava.take());
+                        app.chat.llava = latest_run(session, Some(&v.name), LLAVA);
                     }
                     _ => {}
                 }

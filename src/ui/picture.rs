@@ -10,26 +10,31 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use std::path::{Path, PathBuf};
 
-/// Wider pictures are scaled down to this many columns to fit a pane.
-pub const MAX_COLUMNS: u32 = 48;
+/// Larger pictures are scaled down into this many pixels across and down
+/// (48 columns, 24 lines), to fit a pane.
+pub const MAX_PIXELS: u32 = 48;
 
 /// A picture file, read and sized for the terminal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Picture {
     pub path: PathBuf,
+    /// The file's own size, before any scaling.
+    pub size: (u32, u32),
     pub image: RgbImage,
 }
 
 impl Picture {
     pub fn load(path: &Path) -> Result<Self> {
         let mut image = crate::vision::vit::read_image(path)?;
-        if image.width() > MAX_COLUMNS {
-            let height = (image.height() * MAX_COLUMNS / image.width()).max(1);
-            image =
-                image::imageops::resize(&image, MAX_COLUMNS, height, image::imageops::FilterType::Triangle);
+        let (w, h) = image.dimensions();
+        if w.max(h) > MAX_PIXELS {
+            let scale = |n: u32| (n * MAX_PIXELS / w.max(h)).max(1);
+            let filter = image::imageops::FilterType::Triangle;
+            image = image::imageops::resize(&image, scale(w), scale(h), filter);
         }
         Ok(Self {
             path: path.to_path_buf(),
+            size: (w, h),
             image,
         })
     }
@@ -45,10 +50,8 @@ impl Picture {
     /// over the bottom one's.
     pub fn lines(&self, theme: &Theme) -> Vec<Line<'static>> {
         if !theme.color {
-            return vec![Line::styled(
-                halfblock::describe(&self.name(), &self.image),
-                theme.dim(),
-            )];
+            let (w, h) = self.size;
+            return vec![Line::styled(halfblock::describe(&self.name(), w, h), theme.dim())];
         }
         let rgb = |[r, g, b]: [u8; 3]| Color::Rgb(r, g, b);
         halfblock::cells(&self.image)
@@ -93,13 +96,17 @@ mod tests {
     }
 
     #[test]
-    fn wide_pictures_shrink_and_plain_terminals_get_a_description() {
+    fn large_pictures_shrink_and_plain_terminals_get_a_description() {
         let (_dir, path) = saved(&RgbImage::new(96, 40));
         let p = Picture::load(&path).unwrap();
         assert_eq!((p.image.width(), p.image.height()), (48, 20));
         let plain = p.lines(&Theme::plain());
         assert_eq!(plain.len(), 1);
-        assert_eq!(plain[0].spans[0].content, "[picture p.png, 48×20 pixels]");
+        assert_eq!(plain[0].spans[0].content, "[picture p.png, 96×40 pixels]");
+        let (_dir, path) = saved(&RgbImage::new(10, 4000));
+        let tall = Picture::load(&path).unwrap();
+        assert_eq!((tall.image.width(), tall.image.height()), (1, 48));
+        assert_eq!(tall.lines(&Theme { color: true }).len(), 24);
         let missing = Picture::load(Path::new("no/such.png")).unwrap_err();
         assert!(format!("{missing:#}").contains("no/such.png"), "{missing:#}");
     }

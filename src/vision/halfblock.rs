@@ -35,8 +35,8 @@ pub fn ansi(img: &RgbImage) -> String {
 }
 
 /// What is shown where colour is not available.
-pub fn describe(name: &str, img: &RgbImage) -> String {
-    format!("[picture {name}, {}×{} pixels]", img.width(), img.height())
+pub fn describe(name: &str, width: u32, height: u32) -> String {
+    format!("[picture {name}, {width}×{height} pixels]")
 }
 
 /// Whether stdout can show colour pictures: a terminal, and NO_COLOR unset.

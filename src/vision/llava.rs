@@ -103,11 +103,15 @@ impl Llava {
     }
 
     /// Features of picture files, from the frozen encoder (detached: no
-    /// gradient can reach it), merged 2×2 → one (cells, 4·vision_dim) tensor each.
+    /// gradient can reach it), merged 2×2 → one (cells, 4·vision_dim) tensor
+    /// each. Pictures of another size are resized to the encoder's.
     pub fn features(&self, images: &[PathBuf]) -> Result<Vec<Tensor>> {
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(64) {
-            let pictures = chunk.iter().map(|p| read_image(p)).collect::<Result<Vec<_>>>()?;
+            let pictures = chunk
+                .iter()
+                .map(|p| Ok(self.vit.fit(read_image(p)?)))
+                .collect::<Result<Vec<_>>>()?;
             let f = merge_2x2(&self.vit.encode(&pictures)?, self.vit.cfg.grid())?.detach();
             for i in 0..chunk.len() {
                 out.push(f.get(i)?);

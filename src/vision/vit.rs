@@ -285,6 +285,16 @@ impl Vit {
         )?)
     }
 
+    /// The picture at the size the encoder reads, resized when it differs,
+    /// as LLaVA's image processor resizes to its encoder's input.
+    pub fn fit(&self, img: RgbImage) -> RgbImage {
+        let n = self.cfg.image_size as u32;
+        if img.dimensions() == (n, n) {
+            return img;
+        }
+        image::imageops::resize(&img, n, n, image::imageops::FilterType::Triangle)
+    }
+
     /// Features of a batch of pictures → (b, patches, hidden).
     pub fn encode(&self, images: &[RgbImage]) -> Result<Tensor> {
         let patches = images
@@ -312,7 +322,7 @@ pub fn merge_2x2(features: &Tensor, grid: usize) -> Result<Tensor> {
         .reshape((b, h * h, 4 * d))?)
 }
 
-/// Reads a picture file and checks it is the size the encoder reads.
+/// Reads a picture file as RGB.
 pub fn read_image(path: &Path) -> Result<RgbImage> {
     let img = image::open(path)
         .with_context(|| format!("cannot read the picture {}", path.display()))?

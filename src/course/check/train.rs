@@ -102,7 +102,7 @@ fn train_and_eval(
     let limits = limits(c.time_limit_s);
     let mut train = Command::new(&exe);
     train.arg("train").arg(&cfg_path);
-    if let Err(why) = run_training(ctx, train, c.time_limit_s, &out)? {
+    if let Err(why) = run_training(ctx, train, "training", c.time_limit_s, &out)? {
         return Ok(Err(why));
     }
     let mut eval = vec!["--model".into(), out.clone().into_os_string()];
@@ -139,17 +139,19 @@ fn limits(time_limit_s: f64) -> Limits {
 }
 
 /// Runs a training child process that saves into `out`, stoppable by the
-/// learner; `Err` says why it did not finish.
+/// learner; `Err` says why it did not finish. `what` names what the child
+/// does, for the messages.
 pub(super) fn run_training(
     ctx: &Ctx,
     train: Command,
+    what: &str,
     time_limit_s: f64,
     out: &Path,
 ) -> Result<std::result::Result<(), String>> {
     let run = process::run_stoppable(train, limits(time_limit_s), Some(ctx.stop))?;
     Ok(if run.timed_out {
         Err(format!(
-            "training took longer than {time_limit_s} s and was stopped; fewer steps or a smaller batch finish sooner"
+            "{what} took longer than {time_limit_s} s and was stopped; fewer steps or a smaller batch finish sooner"
         ))
     } else if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
         Err(format!(
@@ -157,7 +159,7 @@ pub(super) fn run_training(
             out.display()
         ))
     } else if !run.success() {
-        Err(format!("training failed:\n{}", run.stderr_tail(15)))
+        Err(format!("{what} failed:\n{}", run.stderr_tail(15)))
     } else {
         Ok(())
     })

@@ -50,7 +50,8 @@ pub fn check(
     let exe = std::env::current_exe().context("cannot find the tunelings binary")?;
     let mut train = Command::new(exe);
     train.arg("llava").arg(&cfg_path);
-    if let Err(why) = super::train::run_training(ctx, train, c.time_limit_s, &out)? {
+    if let Err(why) = super::train::run_training(ctx, train, "training and evaluation", c.time_limit_s, &out)?
+    {
         return Ok(Outcome::fail(why));
     }
     let report_path = out.join("llava_report.json");
