@@ -176,19 +176,25 @@ impl LoraConfig {
     pub fn scaling(&self) -> f64 {
         lora::scaling(self.alpha, self.rank, self.use_rslora)
     }
+
+    /// What `attach` refuses, checkable before any model is loaded.
+    pub fn validate(&self) -> Result<()> {
+        if self.rank == 0 {
+            bail!("lora_rank must be at least 1");
+        }
+        if self.use_dora && self.init.mutates_base() {
+            bail!("PiSSA or OLoRA initialisation with DoRA is not supported; choose one");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            bail!("lora_dropout must be in [0, 1)");
+        }
+        Ok(())
+    }
 }
 
 /// Attaches a fresh adapter to every targeted projection; returns how many.
 pub fn attach(model: &mut Qwen, cfg: &LoraConfig) -> Result<usize> {
-    if cfg.rank == 0 {
-        bail!("lora_rank must be at least 1");
-    }
-    if cfg.use_dora && cfg.init.mutates_base() {
-        bail!("PiSSA or OLoRA initialisation with DoRA is not supported; choose one");
-    }
-    if !(0.0..1.0).contains(&cfg.dropout) {
-        bail!("lora_dropout must be in [0, 1)");
-    }
+    cfg.validate()?;
     let mut count = 0u64;
     model.visit_linears_mut(&mut |module, lin| {
         if !cfg.target.matches(module) {

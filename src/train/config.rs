@@ -419,6 +419,10 @@ impl TrainConfig {
         if self.max_steps.is_none() && self.num_train_epochs <= 0.0 {
             bail!("`num_train_epochs` must be positive (or set `max_steps`)");
         }
+        // Adapter settings too, so a sweep finds a bad combination before its first run.
+        if self.finetuning_type == FinetuningType::Lora {
+            self.lora()?.validate()?;
+        }
         Ok(())
     }
 
@@ -511,6 +515,30 @@ mod tests {
         assert!(
             e.contains("unknown key `zzz`") && !e.contains("did you mean"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn adapter_settings_are_checked_with_the_config() {
+        let base = "dataset = \"d.jsonl\"\noutput_dir = \"o\"\n";
+        for (extra, expected) in [
+            (
+                "use_dora = true\npissa_init = true\n",
+                "PiSSA or OLoRA initialisation with DoRA",
+            ),
+            ("lora_rank = 0\n", "lora_rank must be at least 1"),
+            ("lora_dropout = 1.0\n", "lora_dropout must be in [0, 1)"),
+        ] {
+            let e = format!(
+                "{:#}",
+                TrainConfig::from_toml(&format!("{base}{extra}")).unwrap_err()
+            );
+            assert!(e.contains(expected), "{extra}: {e}");
+        }
+        let full = "finetuning_type = \"full\"\nlora_rank = 0\n";
+        assert!(
+            TrainConfig::from_toml(&format!("{base}{full}")).is_ok(),
+            "full fine-tuning has no adapter"
         );
     }
 
