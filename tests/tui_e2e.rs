@@ -73,15 +73,20 @@ impl Tmux {
     }
 
     fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        self.wait_until(&format!("{needle:?}"), timeout, |screen| screen.contains(needle))
+    }
+
+    /// Polls until `ready` holds: a frame may be caught half drawn.
+    fn wait_until(&self, what: &str, timeout: Duration, ready: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let screen = self.screen();
-            if screen.contains(needle) {
+            if ready(&screen) {
                 return screen;
             }
             assert!(
                 start.elapsed() < timeout,
-                "no {needle:?} on screen after {timeout:?}:\n{screen}"
+                "no {what} on screen after {timeout:?}:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -321,11 +326,9 @@ fn lesson_11_pictures_in_the_chapter_and_the_chat() {
         tmux.keys("j");
     }
     tmux.keys("Enter");
-    let lesson = tmux.wait_for("┌11 · Multimodal", short);
-    assert!(
-        picture_rows(&lesson, 32) >= 16,
-        "no picture in the chapter:\n{lesson}"
-    );
+    tmux.wait_until("picture in the chapter", short, |screen| {
+        screen.contains("┌11 · Multimodal") && picture_rows(screen, 32) >= 16
+    });
     // The scene's yellow square, red circle and blue triangle.
     let colours = rgb_colours(&tmux.screen_in_colour());
     let seen = |test: fn(i32, i32, i32) -> bool| {
@@ -352,8 +355,9 @@ fn lesson_11_pictures_in_the_chapter_and_the_chat() {
     tmux.keys("Enter");
     tmux.keys(&format!("/image {}", picture.display()));
     tmux.keys("Enter");
-    let chat = tmux.wait_for("seen by your LLaVA", short);
-    assert!(picture_rows(&chat, 32) >= 16, "no picture in the chat:\n{chat}");
+    tmux.wait_until("picture in the chat", short, |screen| {
+        screen.contains("seen by your LLaVA") && picture_rows(screen, 32) >= 16
+    });
     tmux.keys(question);
     tmux.keys("Enter");
     tmux.wait_for("llava › ", short);
