@@ -224,22 +224,13 @@ fn a_real_race_of_lora_dora_and_pissa() {
     tmux.wait_for("Pick two to four methods", short);
     tmux.keys("Enter");
     tmux.wait_for("LoRA vs DoRA vs PiSSA", short);
-    let start = Instant::now();
-    let screen = loop {
-        let screen = tmux.screen();
+    let screen = tmux.wait_until("end of the race", Duration::from_secs(600), |screen| {
         let done = screen
             .lines()
             .filter(|l| l.trim_end_matches(['│', ' ']).ends_with("done"))
             .count();
-        if done == 3 {
-            break screen;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(600),
-            "the race did not finish:\n{screen}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+        done == 3
+    });
 
     // The Factory's runs live in the course runner's scratch space.
     let runs = std::env::var_os("CARGO_TARGET_DIR")
@@ -363,18 +354,9 @@ fn lesson_11_pictures_in_the_chapter_and_the_chat() {
     tmux.keys("Enter");
     tmux.wait_for("llava › ", short);
     // The reply is complete when the prompt's cursor comes back.
-    let start = Instant::now();
-    let screen = loop {
-        let screen = tmux.screen();
-        if screen.contains("› ▏") {
-            break screen;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the reply did not finish:\n{screen}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let screen = tmux.wait_until("finished reply", Duration::from_secs(60), |screen| {
+        screen.contains("› ▏")
+    });
     let shown = screen
         .lines()
         .find_map(|l| l.split("llava › ").nth(1))
