@@ -455,6 +455,45 @@ fn nf4_base_computes_with_its_dequantized_weights_and_passes_dx() {
 }
 
 #[test]
+fn qlora_keeps_the_frozen_tables_in_bf16_and_computes_with_their_values() {
+    let original = base(DType::F32);
+    let dtype_of = |m: &Qwen, key: &str| m.state_dict().unwrap()[key].dtype();
+    // The reference: the same model with its table rounded to BF16 but stored in F32.
+    let mut rounded = original.clone();
+    rounded
+        .visit_params_mut(&mut |name, t| {
+            if name == "model.embed_tokens.weight" {
+                *t = t.to_dtype(DType::BF16)?.to_dtype(DType::F32)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let mut q = original.clone();
+    q.compact_frozen_tables().unwrap();
+    assert_eq!(dtype_of(&q, "model.embed_tokens.weight"), DType::BF16);
+    let embeds = q.embed(&ids()).unwrap();
+    assert_eq!(embeds.dtype(), DType::F32);
+    assert_eq!(max_abs_diff(&embeds, &rounded.embed(&ids()).unwrap()), 0.0);
+    // The tied lm_head reads the BF16 table too, a block of rows at a time.
+    let logits = q.forward(&ids(), None).unwrap();
+    assert!(max_abs_diff(&logits, &rounded.forward(&ids(), None).unwrap()) < 1e-5);
+    assert!(max_abs_diff(&logits, &original.forward(&ids(), None).unwrap()) > 1e-4);
+
+    // A table in modules_to_save trains, so it stays at full precision.
+    let mut saved = original.clone();
+    let cfg = LoraConfig {
+        modules_to_save: vec!["lm_head".into()],
+        ..lora_cfg(false)
+    };
+    peft::attach(&mut saved, &cfg).unwrap();
+    saved.compact_frozen_tables().unwrap();
+    assert_eq!(dtype_of(&saved, "lm_head.weight"), DType::F32);
+    assert_eq!(dtype_of(&saved, "model.embed_tokens.weight"), DType::BF16);
+    let vars = peft::make_trainable(&mut saved).unwrap();
+    assert!(vars.iter().all(|(_, v)| v.dtype() == DType::F32));
+}
+
+#[test]
 fn modules_to_save_train_whole_modules_and_round_trip_through_peft_files() {
     let original = base(DType::F32);
     let mut m = original.clone();

@@ -117,6 +117,17 @@ impl AdapterLinear {
         matches!(self.base, BaseWeight::Nf4 { .. })
     }
 
+    /// Stores a frozen dense base weight in `dtype` (QLoRA's BF16 tables);
+    /// the matmul casts it back a block at a time.
+    pub fn cast_frozen_base(&mut self, dtype: DType) -> Result<()> {
+        if let BaseWeight::Dense(w) = &self.base {
+            if !w.is_variable() {
+                self.base = BaseWeight::Dense(w.to_dtype(dtype)?);
+            }
+        }
+        Ok(())
+    }
+
     /// Stores the base weight in NF4 (QLoRA); the dense copy is dropped.
     pub fn quantize_nf4(&mut self, double_quant: bool) -> anyhow::Result<()> {
         if let BaseWeight::Dense(w) = &self.base {

@@ -98,6 +98,16 @@ impl Loader<'_> {
         Ok(lin)
     }
 
+    /// The embedding table (or an untied lm_head's weight): in BF16 under
+    /// QLoRA, which keeps what it does not quantize in its compute dtype.
+    fn table(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let dtype = match self.nf4 {
+            Some(_) => frozen_table_dtype(self.dtype),
+            None => self.dtype,
+        };
+        self.src.tensor(name, shape, dtype)
+    }
+
     fn norm(&self, prefix: &str, dim: usize, eps: f64) -> Result<RmsNorm> {
         Ok(RmsNorm::new(self.get(&format!("{prefix}.weight"), &[dim])?, eps))
     }
@@ -273,6 +283,16 @@ impl DecoderLayer {
     }
 }
 
+/// The dtype frozen tables are kept in under QLoRA: BF16, unless the model
+/// computes in a 16-bit dtype already.
+fn frozen_table_dtype(dtype: DType) -> DType {
+    if dtype.size_in_bytes() > 2 {
+        DType::BF16
+    } else {
+        dtype
+    }
+}
+
 impl Qwen {
     /// Builds the decoder from `src`, converting every tensor to `dtype`
     /// (F32 for real work, F64 for gradient checks).
@@ -282,7 +302,8 @@ impl Qwen {
 
     /// As `load`, with the seven projections of every block stored in NF4
     /// one by one as they are read (QLoRA): the peak never holds the dense
-    /// model. `Some(true)` also quantizes the block scales.
+    /// model. `Some(true)` also quantizes the block scales. The embedding
+    /// table and lm_head are then read in BF16, as `compact_frozen_tables`.
     pub fn load_with(
         cfg: &QwenConfig,
         src: &dyn WeightSource,
@@ -292,7 +313,7 @@ impl Qwen {
         cfg.validate()?;
         let ld = Loader { src, dtype, nf4 };
         let (v, h) = (cfg.vocab_size, cfg.hidden_size);
-        let embed_tokens = ld.get("model.embed_tokens.weight", &[v, h])?;
+        let embed_tokens = ld.table("model.embed_tokens.weight", &[v, h])?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|l| DecoderLayer::load(&ld, cfg, &format!("model.layers.{l}")))
             .collect::<Result<Vec<_>>>()?;
@@ -300,7 +321,7 @@ impl Qwen {
         let lm_head = if cfg.tie_word_embeddings {
             None
         } else {
-            Some(ld.linear("lm_head", h, v, false)?)
+            Some(AdapterLinear::new(ld.table("lm_head.weight", &[v, h])?, None))
         };
         let rotary = Rotary::new(
             cfg.head_dim(),
@@ -340,6 +361,25 @@ impl Qwen {
         self.dtype
     }
 
+    /// Stores the embedding table and an untied lm_head in BF16 unless they
+    /// train (`modules_to_save`) or carry an adapter: QLoRA keeps the weights
+    /// it does not quantize in its BF16 compute dtype. They are cast back a
+    /// block at a time where used, so no full-precision copy is ever made.
+    pub fn compact_frozen_tables(&mut self) -> Result<()> {
+        let dtype = frozen_table_dtype(self.dtype);
+        let saved = |name: &str| self.saved_modules.iter().any(|s| s == name);
+        if !saved("model.embed_tokens.weight") && !self.embed_tokens.is_variable() {
+            self.embed_tokens = self.embed_tokens.to_dtype(dtype)?;
+        }
+        let head_saved = saved("lm_head.weight");
+        if let Some(head) = self.lm_head.as_mut() {
+            if !head_saved && head.adapter().is_none() {
+                head.cast_frozen_base(dtype)?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn kernels(&self) -> Kernels {
         self.kernels
     }
@@ -352,7 +392,10 @@ impl Qwen {
     /// ids: (b, t) u32 → embeddings (b, t, hidden).
     pub fn embed(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        let flat = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?;
+        let flat = self
+            .embed_tokens
+            .index_select(&ids.flatten_all()?, 0)?
+            .to_dtype(self.dtype)?;
         Ok(flat.reshape((b, t, self.cfg.hidden_size))?)
     }
 

@@ -323,8 +323,10 @@ pub fn visit_adapter_tensors_mut(
 /// Turns the adapter tensors into trainable vars; the base stays frozen.
 pub fn make_trainable(model: &mut Qwen) -> Result<Vec<(String, Var)>> {
     let mut vars = Vec::new();
+    let dtype = model.dtype();
     visit_adapter_tensors_mut(model, &mut |name, t| {
-        let var = Var::from_tensor(t)?;
+        // A saved module may have been stored compact (QLoRA); it trains at full precision.
+        let var = Var::from_tensor(&t.to_dtype(dtype)?)?;
         *t = var.as_tensor().clone();
         vars.push((name.to_string(), var));
         Ok(())

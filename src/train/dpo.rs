@@ -9,7 +9,7 @@ use crate::data::{Batch, Encoded, Encoder};
 use crate::model::Qwen;
 use anyhow::{bail, Result};
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// Which preference loss (LLaMA-Factory's `pref_loss`).
@@ -136,10 +136,10 @@ pub fn dpo_loss(cfg: &DpoConfig, p: &PairLogps) -> Result<(Tensor, PreferenceMet
 /// number of completion tokens of each row.
 pub fn completion_logps(model: &Qwen, batch: &Batch) -> Result<(Tensor, Vec<usize>)> {
     let (rows, t) = batch.ids.dims2()?;
-    let logits = super::loss::target_logits(model, batch)?.to_dtype(DType::F32)?;
-    let log_norm = logits.log_sum_exp(D::Minus1)?;
-    let picked = logits.gather(&batch.targets.unsqueeze(1)?, 1)?.squeeze(1)?;
-    let token_logps = (picked - log_norm)?;
+    let hidden = super::loss::batch_hidden(model, batch)?;
+    let token_logps = super::loss::target_losses(model, &hidden, batch)?
+        .neg()?
+        .to_dtype(DType::F32)?;
     // Sum per row: a [rows, targets] 0/1 matrix times the token log-probs.
     let index: Vec<u32> = batch.index.to_vec1()?;
     let mut owner = vec![0f32; rows * index.len()];

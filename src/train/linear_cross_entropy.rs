@@ -1,9 +1,14 @@
-//! A frozen output projection and the cross-entropy as one op, a chunk of
-//! rows at a time. The (tokens × vocab) logits are the largest activation
-//! of a training step (Qwen2.5's vocabulary has 151,936 entries); here they
-//! never exist whole. Each chunk's gradient with respect to the hidden
-//! states is computed while its logits are at hand, since it is linear in
-//! the upstream gradient: the backward only scales it row by row.
+//! A frozen output projection and the cross-entropy as one op. The
+//! (tokens × vocab) logits are the largest activation of a training step
+//! (Qwen2.5's vocabulary has 151,936 entries); here they never exist whole.
+//! The vocabulary is walked in blocks with a running (online) softmax, as
+//! flash attention walks its keys: per row, the running max, the running
+//! sum of exp(logit − max), and Σ exp(logit − max)·W_v, rescaled whenever
+//! the max grows. The gradient with respect to the hidden states,
+//! softmax·W − W[target], is then ready when the forward ends; it is linear
+//! in the upstream gradient, so the backward only scales it row by row.
+//! Each block of the weight is cast to the hidden states' dtype as it is
+//! used, so the table may be stored in BF16 (QLoRA) at no extra memory.
 
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Result, Shape, Tensor, WithDType};
 use num_traits::Float;
@@ -11,12 +16,21 @@ use rayon::prelude::*;
 use std::ops::{AddAssign, DivAssign, SubAssign};
 use std::sync::Mutex;
 
-/// Rows per chunk: 32 × 151,936 F32 logits are 19 MB.
-const CHUNK: usize = 32;
+/// Logits held at once, in elements: 4M F32 logits are 16 MB.
+const LOGITS_BUDGET: usize = 1 << 22;
+/// The smallest vocabulary block, so that many rows still get an efficient matmul.
+const MIN_BLOCK: usize = 256;
 
 /// Per-row −log softmax(hidden·Wᵀ)[target]: hidden (n, h), a frozen
-/// weight (vocab, h), targets (n) u32 → (n). Gradients reach `hidden` only.
+/// weight (vocab, h) of any float dtype, targets (n) u32 → (n). Gradients
+/// reach `hidden` only.
 pub fn linear_cross_entropy_rows(hidden: &Tensor, weight: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let (n, vocab) = (hidden.dim(0)?, weight.dim(0)?);
+    let block = (LOGITS_BUDGET / n.max(1)).max(MIN_BLOCK).min(vocab.max(1));
+    in_blocks(hidden, weight, targets, block)
+}
+
+fn in_blocks(hidden: &Tensor, weight: &Tensor, targets: &Tensor, block: usize) -> Result<Tensor> {
     let targets: Vec<u32> = targets.to_vec1()?;
     let (n, h) = hidden.dims2()?;
     let (vocab, hw) = weight.dims2()?;
@@ -34,6 +48,7 @@ pub fn linear_cross_entropy_rows(hidden: &Tensor, weight: &Tensor, targets: &Ten
     hidden.contiguous()?.apply_op1(LinearCrossEntropy {
         weight: weight.detach(),
         targets,
+        block,
         grad_hidden: Mutex::new(None),
     })
 }
@@ -44,57 +59,72 @@ impl<T: WithDType + Float + AddAssign + SubAssign + DivAssign + Send + Sync> Ele
 struct LinearCrossEntropy {
     weight: Tensor,
     targets: Vec<u32>,
+    /// Vocabulary rows per block.
+    block: usize,
     /// d loss_i / d hidden_i, filled by the forward.
     grad_hidden: Mutex<Option<Tensor>>,
 }
 
-/// Turns each logits row into softmax − onehot(target) in place and returns
-/// the row losses.
-fn loss_and_grad_rows<T: Elem>(logits: &mut [T], vocab: usize, targets: &[u32]) -> Vec<T> {
-    logits
-        .par_chunks_mut(vocab)
-        .zip(targets.par_iter())
-        .map(|(row, &t)| {
-            let max = row.iter().copied().fold(T::neg_infinity(), Float::max);
-            let mut sum = T::zero();
-            for x in row.iter_mut() {
-                *x = (*x - max).exp();
-                sum += *x;
-            }
-            let target_p = row[t as usize] / sum;
-            for x in row.iter_mut() {
-                *x /= sum;
-            }
-            row[t as usize] -= T::one();
-            -target_p.ln()
-        })
-        .collect()
+/// One row's running softmax statistics.
+#[derive(Clone, Copy)]
+struct Running<T> {
+    max: T,
+    sum: T,
+    target_logit: T,
+}
+
+/// Folds one block of a row's logits into its statistics: the logits become
+/// exp(logit − new max) in place. Returns the factor that rescales what was
+/// accumulated under the old max.
+fn fold_block<T: Elem>(row: &mut [T], first: usize, target: usize, run: &mut Running<T>) -> T {
+    if (first..first + row.len()).contains(&target) {
+        run.target_logit = row[target - first];
+    }
+    let max = row.iter().copied().fold(run.max, Float::max);
+    let mut sum = T::zero();
+    for x in row.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    // exp(−∞) = 0 for the first block.
+    let rescale = (run.max - max).exp();
+    run.sum = run.sum * rescale + sum;
+    run.max = max;
+    rescale
 }
 
 impl LinearCrossEntropy {
     fn run<T: Elem>(&self, hidden: &[T], n: usize, h: usize) -> Result<Vec<T>> {
-        let hidden = Tensor::from_slice(hidden, (n, h), &Device::Cpu)?;
-        let w_t = self.weight.t()?;
-        let vocab = self.weight.dim(0)?;
-        let mut losses = Vec::with_capacity(n);
-        let mut grads = Vec::new();
-        for start in (0..n).step_by(CHUNK) {
-            let len = CHUNK.min(n - start);
-            let mut data: Vec<T> = hidden
-                .narrow(0, start, len)?
-                .matmul(&w_t)?
-                .flatten_all()?
-                .to_vec1()?;
-            losses.extend(loss_and_grad_rows(
-                &mut data,
-                vocab,
-                &self.targets[start..start + len],
-            ));
-            let d_logits = Tensor::from_vec(data, (len, vocab), &Device::Cpu)?;
-            grads.push(d_logits.matmul(&self.weight)?);
+        let dev = &Device::Cpu;
+        let hidden = Tensor::from_slice(hidden, (n, h), dev)?;
+        let (vocab, block) = (self.weight.dim(0)?, self.block);
+        let start = Running {
+            max: T::neg_infinity(),
+            sum: T::zero(),
+            target_logit: T::zero(),
+        };
+        let mut runs = vec![start; n];
+        // Σ_v exp(logit_v − max)·W_v per row, (n, h).
+        let mut weighted = Tensor::zeros((n, h), T::DTYPE, dev)?;
+        for first in (0..vocab).step_by(block) {
+            let len = block.min(vocab - first);
+            let w = self.weight.narrow(0, first, len)?.to_dtype(T::DTYPE)?;
+            let mut p: Vec<T> = hidden.matmul(&w.t()?)?.flatten_all()?.to_vec1()?;
+            let rescale: Vec<T> = p
+                .par_chunks_mut(len)
+                .zip(runs.par_iter_mut())
+                .zip(self.targets.par_iter())
+                .map(|((row, run), &t)| fold_block(row, first, t as usize, run))
+                .collect();
+            let p = Tensor::from_vec(p, (n, len), dev)?;
+            weighted = (weighted.broadcast_mul(&Tensor::from_vec(rescale, (n, 1), dev)?)? + p.matmul(&w)?)?;
         }
-        *self.grad_hidden.lock().expect("not poisoned") = Some(Tensor::cat(&grads, 0)?);
-        Ok(losses)
+        let sums: Vec<T> = runs.iter().map(|r| r.sum).collect();
+        let ids = Tensor::new(self.targets.as_slice(), dev)?;
+        let target_rows = self.weight.index_select(&ids, 0)?.to_dtype(T::DTYPE)?;
+        let grad = (weighted.broadcast_div(&Tensor::from_vec(sums, (n, 1), dev)?)? - target_rows)?;
+        *self.grad_hidden.lock().expect("not poisoned") = Some(grad);
+        Ok(runs.iter().map(|r| r.max + r.sum.ln() - r.target_logit).collect())
     }
 }
 
@@ -134,22 +164,26 @@ mod tests {
     #[test]
     fn equals_projection_then_cross_entropy_in_value_and_gradient() -> Result<()> {
         let dev = Device::Cpu;
-        // More rows than a chunk, so chunk boundaries are crossed.
-        let (n, h, vocab) = (CHUNK + 13, 12, 40);
-        let hidden = Var::from_tensor(&Tensor::randn(0f64, 1.0, (n, h), &dev)?)?;
+        let (n, h, vocab) = (45, 12, 40);
+        // Large logits, so a block's max often beats the running one.
+        let hidden = Var::from_tensor(&Tensor::randn(0f64, 4.0, (n, h), &dev)?)?;
         let w = Tensor::randn(0f64, 1.0, (vocab, h), &dev)?;
         let targets: Vec<u32> = (0..n as u32).map(|i| (i * 7) % vocab as u32).collect();
         let targets = Tensor::new(targets.as_slice(), &dev)?;
         let weights = Tensor::randn(0f64, 1.0, n, &dev)?;
-        let fused = (linear_cross_entropy_rows(hidden.as_tensor(), &w, &targets)? * &weights)?.sum_all()?;
         let plain =
             (cross_entropy_rows(&hidden.as_tensor().matmul(&w.t()?)?, &targets)? * &weights)?.sum_all()?;
-        let (f, p) = (fused.to_scalar::<f64>()?, plain.to_scalar::<f64>()?);
-        assert!((f - p).abs() < 1e-10 * p.abs(), "{f} vs {p}");
-        let gf = fused.backward()?.get(hidden.as_tensor()).unwrap().clone();
+        let p = plain.to_scalar::<f64>()?;
         let gp = plain.backward()?.get(hidden.as_tensor()).unwrap().clone();
-        let diff = (gf - gp)?.abs()?.max_all()?.to_scalar::<f64>()?;
-        assert!(diff < 1e-10, "gradient differs by {diff}");
+        // Uneven blocks, one block exactly, and one block larger than the vocabulary.
+        for block in [7, 40, 64] {
+            let fused = (in_blocks(hidden.as_tensor(), &w, &targets, block)? * &weights)?.sum_all()?;
+            let f = fused.to_scalar::<f64>()?;
+            assert!((f - p).abs() < 1e-10 * p.abs(), "block {block}: {f} vs {p}");
+            let gf = fused.backward()?.get(hidden.as_tensor()).unwrap().clone();
+            let diff = (gf - &gp)?.abs()?.max_all()?.to_scalar::<f64>()?;
+            assert!(diff < 1e-10, "block {block}: gradient differs by {diff}");
+        }
         // F32 too, and bad targets are errors.
         let h32 = hidden.as_tensor().to_dtype(DType::F32)?;
         let w32 = w.to_dtype(DType::F32)?;
@@ -161,6 +195,34 @@ mod tests {
             .to_scalar::<f32>()?;
         assert!((l32 - u).abs() < 1e-4 * u.abs());
         assert!(linear_cross_entropy_rows(&h32, &w32, &Tensor::new(&[vocab as u32], &dev)?).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_bf16_weight_is_used_at_its_stored_precision() -> Result<()> {
+        let dev = Device::Cpu;
+        let (n, h, vocab) = (9, 16, 50);
+        let hidden = Var::from_tensor(&Tensor::randn(0f32, 1.0, (n, h), &dev)?)?;
+        let w16 = Tensor::randn(0f32, 1.0, (vocab, h), &dev)?.to_dtype(DType::BF16)?;
+        let w32 = w16.to_dtype(DType::F32)?;
+        let targets = Tensor::new(&[3u32, 49, 0, 7, 7, 21, 30, 1, 12], &dev)?;
+        let from16 = in_blocks(hidden.as_tensor(), &w16, &targets, 16)?;
+        let from32 = in_blocks(hidden.as_tensor(), &w32, &targets, 16)?;
+        let diff = (&from16 - &from32)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert_eq!(diff, 0.0, "the same F32 arithmetic on the same values");
+        let g16 = from16
+            .sum_all()?
+            .backward()?
+            .get(hidden.as_tensor())
+            .unwrap()
+            .clone();
+        let g32 = from32
+            .sum_all()?
+            .backward()?
+            .get(hidden.as_tensor())
+            .unwrap()
+            .clone();
+        assert_eq!((g16 - g32)?.abs()?.max_all()?.to_scalar::<f32>()?, 0.0);
         Ok(())
     }
 }

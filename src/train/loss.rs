@@ -21,14 +21,27 @@ pub fn summed_loss(model: &Qwen, batch: &Batch) -> Result<(Tensor, Tensor)> {
 
 /// The logits at `batch`'s target positions: (targets, vocab).
 pub fn target_logits(model: &Qwen, batch: &Batch) -> Result<Tensor> {
-    let embeds = model.embed(&batch.ids)?;
-    let hidden = model.hidden_states(
-        &embeds,
+    model.logits_at(&batch_hidden(model, batch)?, &batch.index)
+}
+
+/// The final hidden states of `batch`: (rows, t, hidden).
+pub fn batch_hidden(model: &Qwen, batch: &Batch) -> Result<Tensor> {
+    model.hidden_states(
+        &model.embed(&batch.ids)?,
         &Positions::Explicit(batch.positions.clone()),
         &AttentionMask::Additive(batch.mask.clone()),
         None,
-    )?;
-    model.logits_at(&hidden, &batch.index)
+    )
+}
+
+/// −log p(target) at each of `batch`'s targets, from its final hidden
+/// states: (targets). A frozen output projection is fused with the loss,
+/// so the (targets × vocab) logits never exist.
+pub fn target_losses(model: &Qwen, hidden: &Tensor, batch: &Batch) -> Result<Tensor> {
+    Ok(match model.frozen_output_weight() {
+        Some(w) => linear_cross_entropy_rows(&Qwen::rows_at(hidden, &batch.index)?, w, &batch.targets)?,
+        None => cross_entropy_rows(&model.logits_at(hidden, &batch.index)?, &batch.targets)?,
+    })
 }
 
 /// Backward of `scale` × the summed loss of `batch`, handing each gradient
@@ -43,16 +56,8 @@ pub fn backward_summed_loss(
     neftune: Option<Neftune>,
     sink: &mut dyn FnMut(&GradStore) -> Result<()>,
 ) -> Result<f64> {
-    // A frozen output projection is fused with the loss: no logits tensor.
     let head = |hidden: &Tensor| -> Result<Tensor> {
-        let loss = match model.frozen_output_weight() {
-            Some(w) => {
-                let rows = Qwen::rows_at(hidden, &batch.index)?;
-                linear_cross_entropy_rows(&rows, w, &batch.targets)?.sum_all()?
-            }
-            None => cross_entropy_sum(&model.logits_at(hidden, &batch.index)?, &batch.targets)?,
-        };
-        Ok((loss * scale)?)
+        Ok((target_losses(model, hidden, batch)?.sum_all()? * scale)?)
     };
     let mut embeds = model.embed(&batch.ids)?;
     if let Some(n) = neftune {

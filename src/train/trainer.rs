@@ -409,6 +409,10 @@ fn attach_adapters(
         quantize(model)?;
         crate::peft::attach(model, &lora)?;
     }
+    // After attaching, so that tables in modules_to_save stay at full precision.
+    if cfg.quantization_bit == Some(4) {
+        model.compact_frozen_tables()?;
+    }
     Ok(Some(lora))
 }
 
