@@ -152,6 +152,22 @@ pub fn is_file_entry(entry: &str) -> bool {
     entry.ends_with(".jsonl") || entry.ends_with(".json") || entry.contains('/') || entry.contains('\\')
 }
 
+/// The datasets named in `<dataset_dir>/dataset_info.json`; none when the
+/// file does not exist.
+pub fn registered(dataset_dir: &Path) -> Result<BTreeMap<String, DatasetSpec>> {
+    let info_path = dataset_dir.join("dataset_info.json");
+    let Ok(text) = std::fs::read_to_string(&info_path) else {
+        return Ok(BTreeMap::new());
+    };
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: each entry needs `file_name`, and may set `formatting` (alpaca or sharegpt), \
+             `columns` and `tags`",
+            info_path.display()
+        )
+    })
+}
+
 /// Resolves one `dataset` entry: a file as it is, a name through the inline
 /// table first, then `<dataset_dir>/dataset_info.json`.
 pub fn resolve(
@@ -167,16 +183,7 @@ pub fn resolve(
         });
     }
     let info_path = dataset_dir.join("dataset_info.json");
-    let mut known: BTreeMap<String, DatasetSpec> = match std::fs::read_to_string(&info_path) {
-        Ok(text) => serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{}: each entry needs `file_name`, and may set `formatting` (alpaca or sharegpt), \
-                 `columns` and `tags`",
-                info_path.display()
-            )
-        })?,
-        Err(_) => BTreeMap::new(),
-    };
+    let mut known = registered(dataset_dir)?;
     known.extend(inline.iter().map(|(k, v)| (k.clone(), v.clone())));
     let Some(spec) = known.get(entry) else {
         let names: Vec<&str> = known.keys().map(String::as_str).collect();

@@ -4,6 +4,7 @@
 //! configs. The Race reuses its settings with several methods.
 
 use crate::course::catalog::Course;
+use crate::data::registry::{self, DatasetSpec};
 use crate::train::config::TrainConfig;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -126,15 +127,43 @@ impl Field {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatasetChoice {
     pub label: String,
+    /// The file the records are read from.
     pub train: PathBuf,
     pub heldout: Option<PathBuf>,
+    /// Set when the dataset is named in a `dataset_info.json`: the config
+    /// then names it too, and its columns are mapped as the registry says.
+    pub registered: Option<Registered>,
 }
 
-/// The `*train*.jsonl` files of every lesson, in lesson order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registered {
+    pub name: String,
+    pub dataset_dir: PathBuf,
+    pub spec: DatasetSpec,
+}
+
+/// The `*train*.jsonl` files of every lesson, then the datasets its
+/// `data/dataset_info.json` registers (paired with `data/heldout.jsonl`), in
+/// lesson order.
 pub fn course_datasets(course: &Course) -> Vec<DatasetChoice> {
     let mut out = Vec::new();
     for lesson in &course.lessons {
-        let Ok(entries) = std::fs::read_dir(lesson.dir.join("data")) else {
+        let data_dir = lesson.dir.join("data");
+        // A malformed registry is reported when a config names it; the form
+        // only offers what reads.
+        for (name, spec) in registry::registered(&data_dir).unwrap_or_default() {
+            out.push(DatasetChoice {
+                label: format!("{:02} {name} (dataset_info.json)", lesson.number),
+                train: data_dir.join(&spec.file_name),
+                heldout: Some(data_dir.join("heldout.jsonl")).filter(|p| p.exists()),
+                registered: Some(Registered {
+                    name,
+                    dataset_dir: data_dir.clone(),
+                    spec,
+                }),
+            });
+        }
+        let Ok(entries) = std::fs::read_dir(&data_dir) else {
             continue;
         };
         let mut files: Vec<PathBuf> = entries
@@ -160,6 +189,7 @@ pub fn course_datasets(course: &Course) -> Vec<DatasetChoice> {
                 label: format!("{:02} {}", lesson.number, name),
                 train,
                 heldout,
+                registered: None,
             });
         }
     }
@@ -327,7 +357,13 @@ impl FactoryState {
         if !self.model.trim().is_empty() {
             put("model", self.model.trim().into());
         }
-        put("dataset", data.train.display().to_string().into());
+        match &data.registered {
+            Some(r) => {
+                put("dataset", r.name.as_str().into());
+                put("dataset_dir", r.dataset_dir.display().to_string().into());
+            }
+            None => put("dataset", data.train.display().to_string().into()),
+        }
         if let Some(h) = &data.heldout {
             put("eval_dataset", h.display().to_string().into());
         }
@@ -385,7 +421,11 @@ impl FactoryState {
         self.model = cfg.model.clone().unwrap_or_default();
         self.method = Method::of(&cfg);
         let first = cfg.dataset.split(',').next().unwrap_or("").trim();
-        if let Some(i) = self.datasets.iter().position(|d| d.train == Path::new(first)) {
+        let dir = Path::new(&cfg.dataset_dir);
+        if let Some(i) = self.datasets.iter().position(|d| match &d.registered {
+            Some(r) => r.name == first && r.dataset_dir == dir,
+            None => d.train == Path::new(first),
+        }) {
             self.dataset = i;
         }
         self.rank = cfg.lora_rank.to_string();
@@ -419,11 +459,24 @@ impl FactoryState {
             .take(RECORDS_PER_PAGE)
         {
             lines.push(format!("#{}", i + 1));
-            lines.extend(summarize_record(raw));
+            match &data.registered {
+                Some(r) => lines.extend(summarize_record(&normalized(raw, &r.spec))),
+                None => lines.extend(summarize_record(raw)),
+            }
             lines.push(String::new());
         }
         Ok((lines, pages))
     }
+}
+
+/// A registered dataset's record with its columns renamed as the trainer
+/// reads them; the raw line when it does not parse.
+fn normalized(raw: &str, spec: &DatasetSpec) -> String {
+    serde_json::from_str(raw)
+        .ok()
+        .and_then(|obj| spec.normalize(&obj).ok())
+        .and_then(|m| serde_json::to_string(&m).ok())
+        .unwrap_or_else(|| raw.to_string())
 }
 
 /// `role: content` lines of a chat record (`messages` or `conversations`),
@@ -555,6 +608,46 @@ mod tests {
             text
         );
         assert!(g.load_toml("dataset = 3").is_err());
+    }
+
+    #[test]
+    fn registered_datasets_are_offered_by_name_and_previewed_with_their_columns_mapped() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let course = Course::load(root).unwrap();
+        let mut f = FactoryState::new(course_datasets(&course), "/runs".into(), "/saved.toml".into());
+        let label = "08 velora_chats (dataset_info.json)";
+        let i = f
+            .datasets
+            .iter()
+            .position(|d| d.label == label)
+            .unwrap_or_else(|| {
+                let labels: Vec<&str> = f.datasets.iter().map(|d| d.label.as_str()).collect();
+                panic!("{label} not among {labels:?}")
+            });
+        f.dataset = i;
+        let data = root.join("lessons/08-llamafactory/data");
+        let text = f.config().unwrap();
+        assert!(text.contains("dataset = \"velora_chats\"\n"), "{text}");
+        let cfg = TrainConfig::from_toml(&text).unwrap();
+        assert_eq!(Path::new(&cfg.dataset_dir), data);
+        assert_eq!(
+            cfg.eval_dataset.as_deref().map(Path::new),
+            Some(data.join("heldout.jsonl").as_path())
+        );
+        // The trainer resolves the name to the file, with the registry's columns.
+        let sources = cfg.datasets().unwrap();
+        assert_eq!(sources[0].path, data.join("velora_chats.jsonl"));
+        assert!(sources[0].spec.is_some());
+        // The preview shows the turns under the trainer's role names, not the file's tags.
+        let (lines, _) = f.data_page_lines().unwrap();
+        assert!(
+            lines[1].starts_with("  user: ") && lines[2].starts_with("  assistant: "),
+            "{lines:?}"
+        );
+        // A saved config selects the same entry again.
+        let mut g = FactoryState::new(course_datasets(&course), "/runs".into(), "/saved.toml".into());
+        g.load_toml(&text).unwrap();
+        assert_eq!(g.dataset, i);
     }
 
     #[test]
