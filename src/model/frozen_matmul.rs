@@ -52,12 +52,10 @@ impl CustomOp1 for FrozenMatmul {
             return Ok(Some(grad.matmul(&self.weight)?));
         }
         // dX = Σ over row blocks of dY[:, block] · W[block].
-        let n = self.weight.dim(0)?;
         let mut dx: Option<Tensor> = None;
-        for first in (0..n).step_by(CAST_BLOCK) {
-            let len = CAST_BLOCK.min(n - first);
-            let w = self.weight.narrow(0, first, len)?.to_dtype(grad.dtype())?;
-            let part = grad.narrow(1, first, len)?.contiguous()?.matmul(&w)?;
+        for block in cast_row_blocks(&self.weight, CAST_BLOCK, grad.dtype()) {
+            let (first, w) = block?;
+            let part = grad.narrow(1, first, w.dim(0)?)?.contiguous()?.matmul(&w)?;
             dx = Some(match dx {
                 None => part,
                 Some(sum) => (sum + part)?,
@@ -71,15 +69,29 @@ impl CustomOp1 for FrozenMatmul {
 /// Rows of a narrower weight cast at once: 8192 × 896 F32 values are 29 MB.
 const CAST_BLOCK: usize = 8192;
 
+/// `weight`'s rows in blocks of `rows`, each cast to `dtype` only when it is
+/// reached: (first row, block). A weight already in `dtype` is not copied.
+pub fn cast_row_blocks(
+    weight: &Tensor,
+    rows: usize,
+    dtype: DType,
+) -> impl Iterator<Item = Result<(usize, Tensor)>> + '_ {
+    let n = weight.dims().first().copied().unwrap_or(0);
+    (0..n).step_by(rows.max(1)).map(move |first| {
+        let len = rows.min(n - first);
+        Ok((first, weight.narrow(0, first, len)?.to_dtype(dtype)?))
+    })
+}
+
 impl FrozenMatmul {
     /// x · Wᵀ with W cast to x's dtype a block of rows (output columns) at a time.
     fn cast_in_blocks(&self, x: &CpuStorage, x_layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let m = x_layout.shape().dims2()?.0;
         let n = self.weight.dim(0)?;
         let mut out = CpuDevice.zeros_impl(&Shape::from((m, n)), x.dtype())?;
-        for first in (0..n).step_by(CAST_BLOCK) {
-            let len = CAST_BLOCK.min(n - first);
-            let w = self.weight.narrow(0, first, len)?.to_dtype(x.dtype())?;
+        for block in cast_row_blocks(&self.weight, CAST_BLOCK, x.dtype()) {
+            let (first, w) = block?;
+            let len = w.dim(0)?;
             let (w_storage, w_layout) = w.storage_and_layout();
             let Storage::Cpu(w) = &*w_storage else {
                 candle_core::bail!("frozen-matmul: weight is not on the CPU");

@@ -10,6 +10,7 @@
 //! Each block of the weight is cast to the hidden states' dtype as it is
 //! used, so the table may be stored in BF16 (QLoRA) at no extra memory.
 
+use crate::model::frozen_matmul::cast_row_blocks;
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Result, Shape, Tensor, WithDType};
 use num_traits::Float;
 use rayon::prelude::*;
@@ -25,8 +26,7 @@ const MIN_BLOCK: usize = 256;
 /// weight (vocab, h) of any float dtype, targets (n) u32 → (n). Gradients
 /// reach `hidden` only.
 pub fn linear_cross_entropy_rows(hidden: &Tensor, weight: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let (n, vocab) = (hidden.dim(0)?, weight.dim(0)?);
-    let block = (LOGITS_BUDGET / n.max(1)).max(MIN_BLOCK).min(vocab.max(1));
+    let block = (LOGITS_BUDGET / hidden.dim(0)?.max(1)).max(MIN_BLOCK);
     in_blocks(hidden, weight, targets, block)
 }
 
@@ -97,7 +97,6 @@ impl LinearCrossEntropy {
     fn run<T: Elem>(&self, hidden: &[T], n: usize, h: usize) -> Result<Vec<T>> {
         let dev = &Device::Cpu;
         let hidden = Tensor::from_slice(hidden, (n, h), dev)?;
-        let (vocab, block) = (self.weight.dim(0)?, self.block);
         let start = Running {
             max: T::neg_infinity(),
             sum: T::zero(),
@@ -106,9 +105,9 @@ impl LinearCrossEntropy {
         let mut runs = vec![start; n];
         // Σ_v exp(logit_v − max)·W_v per row, (n, h).
         let mut weighted = Tensor::zeros((n, h), T::DTYPE, dev)?;
-        for first in (0..vocab).step_by(block) {
-            let len = block.min(vocab - first);
-            let w = self.weight.narrow(0, first, len)?.to_dtype(T::DTYPE)?;
+        for block in cast_row_blocks(&self.weight, self.block, T::DTYPE) {
+            let (first, w) = block?;
+            let len = w.dim(0)?;
             let mut p: Vec<T> = hidden.matmul(&w.t()?)?.flatten_all()?.to_vec1()?;
             let rescale: Vec<T> = p
                 .par_chunks_mut(len)
@@ -210,19 +209,16 @@ mod tests {
         let from32 = in_blocks(hidden.as_tensor(), &w32, &targets, 16)?;
         let diff = (&from16 - &from32)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert_eq!(diff, 0.0, "the same F32 arithmetic on the same values");
-        let g16 = from16
-            .sum_all()?
-            .backward()?
-            .get(hidden.as_tensor())
-            .unwrap()
-            .clone();
-        let g32 = from32
-            .sum_all()?
-            .backward()?
-            .get(hidden.as_tensor())
-            .unwrap()
-            .clone();
-        assert_eq!((g16 - g32)?.abs()?.max_all()?.to_scalar::<f32>()?, 0.0);
+        let grad = |loss: &Tensor| -> Result<Tensor> {
+            Ok(loss
+                .sum_all()?
+                .backward()?
+                .get(hidden.as_tensor())
+                .unwrap()
+                .clone())
+        };
+        let diff = (grad(&from16)? - grad(&from32)?)?.abs()?.max_all()?;
+        assert_eq!(diff.to_scalar::<f32>()?, 0.0);
         Ok(())
     }
 }

@@ -142,9 +142,9 @@ pub struct Registered {
     pub spec: DatasetSpec,
 }
 
-/// The `*train*.jsonl` files of every lesson, then the datasets its
-/// `data/dataset_info.json` registers (paired with `data/heldout.jsonl`), in
-/// lesson order.
+/// Per lesson, in lesson order: the datasets its `data/dataset_info.json`
+/// registers (paired with `data/heldout.jsonl`), then its `*train*.jsonl`
+/// files.
 pub fn course_datasets(course: &Course) -> Vec<DatasetChoice> {
     let mut out = Vec::new();
     for lesson in &course.lessons {
