@@ -179,8 +179,11 @@ fn quiz_marks_each_answer_with_its_explanation() {
     assert_eq!(v["status"], "fail");
     assert_eq!((v["score"].as_u64(), v["max_score"].as_u64()), (Some(1), Some(2)));
     let m = message(&v);
-    assert!(m.contains("q1: ✓ B is zero, so B·A adds nothing."), "{m}");
-    assert!(m.contains("q2: ✗ It is the other way round."), "{m}");
+    assert!(
+        m.contains("q1. What does a fresh LoRA adapter change in the output?\n   ✓ B is zero, so B·A adds nothing."),
+        "{m}"
+    );
+    assert!(m.contains("q2. What scales the LoRA update?\n   ✗ It is the other way round."), "{m}");
 
     std::fs::write(dir.path().join(QUIZ), "q1 = \"a\"\nq2 = \"b\"\n").unwrap();
     let (v, _) = check("basics_quiz", "t-quiz", dir.path());
@@ -253,7 +256,7 @@ fn a_corrupted_progress_file_keeps_the_recorded_progress() {
 
 #[test]
 fn hints_come_one_at_a_time_and_solutions_after_a_pass() {
-    let dir = learner(&[(QUIZ, read(start(QUIZ)))]);
+    let dir = learner(&[(QUIZ, "q1 = \"\"\n".into())]);
     let hint = |n: usize| {
         let out = tunelings(&["hint", "scale"], dir.path());
         let text = String::from_utf8(out.stdout).unwrap();
@@ -267,12 +270,25 @@ fn hints_come_one_at_a_time_and_solutions_after_a_pass() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("solve `basics_quiz` first"));
     let out = tunelings(&["solution", "basics_quiz", "--force"], dir.path());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("q2: b — Yes: s = alpha / r."));
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        shown.contains("q2. What scales the LoRA update?\n   b) alpha / r — Yes: s = alpha / r."),
+        "{shown}"
+    );
 
+    // A reset writes the quiz afresh, with the learner's own choice order;
+    // the solution then names the right choice by the learner's letter.
     std::fs::write(dir.path().join(QUIZ), "q1 = \"b\"\n").unwrap();
     let out = tunelings(&["reset", "basics_quiz"], dir.path());
     assert!(out.status.success());
-    assert_eq!(read(dir.path().join(QUIZ)), read(start(QUIZ)));
+    let fresh = read(dir.path().join(QUIZ));
+    assert!(fresh.contains("# q2. What scales the LoRA update?\n"), "{fresh}");
+    assert!(fresh.contains("\nq1 = \"\"\n") && fresh.contains("\norder = "), "{fresh}");
+    let q2 = fresh.split("# q2.").nth(1).unwrap();
+    let letter = q2.lines().find(|l| l.ends_with(") alpha / r")).unwrap().trim_start_matches("#   ");
+    let out = tunelings(&["solution", "basics_quiz", "--force"], dir.path());
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(shown.contains(&format!("   {letter} — Yes: s = alpha / r.")), "{shown}");
 }
 
 #[test]
@@ -426,7 +442,7 @@ fn dev_check_finds_an_exercise_that_passes_as_shipped_and_a_missing_chapter() {
     let course = tempfile::tempdir().unwrap();
     copy_dir(&fixture(), course.path());
     let lesson = course.path().join("lessons/01-basics");
-    std::fs::copy(solution(QUIZ), lesson.join("start").join(QUIZ)).unwrap();
+    std::fs::copy(solution(SCALE), lesson.join("start").join(SCALE)).unwrap();
     std::fs::remove_file(lesson.join("chapter.tr.md")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_tunelings"))
         .args(["dev", "check", "--course"])
@@ -437,15 +453,15 @@ fn dev_check_finds_an_exercise_that_passes_as_shipped_and_a_missing_chapter() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stdout.contains("✓ scale: as shipped Fail, with its solution Pass"),
+        stdout.contains("✓ basics_quiz: as shipped Fail, with its solution Pass"),
         "{stdout}"
     );
     assert!(
         stdout.contains("✓ tiny_train: as shipped Fail, with its solution Pass"),
         "{stdout}"
     );
-    assert!(stdout.contains("✗ basics_quiz: as shipped Pass"), "{stdout}");
-    assert!(stderr.contains("basics_quiz: should fail as shipped"), "{stderr}");
+    assert!(stdout.contains("✗ scale: as shipped Pass"), "{stdout}");
+    assert!(stderr.contains("scale: should fail as shipped"), "{stderr}");
     assert!(stderr.contains("chapter.tr.md is missing"), "{stderr}");
     assert!(stderr.contains("2 problem(s) in the course"), "{stderr}");
 }
@@ -453,7 +469,7 @@ fn dev_check_finds_an_exercise_that_passes_as_shipped_and_a_missing_chapter() {
 #[test]
 fn watch_rechecks_an_exercise_when_its_file_is_saved() {
     use std::io::{BufRead, BufReader, Write};
-    let dir = learner(&[(QUIZ, read(start(QUIZ)))]);
+    let dir = learner(&[(QUIZ, "q1 = \"\"\n".into())]);
     std::fs::write(
         dir.path().join(".tunelings-progress"),
         "done scale\ndone tiny_train\n",

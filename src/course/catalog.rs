@@ -24,6 +24,16 @@ pub enum Lang {
     Tr,
 }
 
+impl Lang {
+    /// `explicit` (from `--lang` or `TUNELINGS_LANG`), else `LANG` starting with `tr`.
+    pub fn detect(explicit: Option<Lang>) -> Lang {
+        explicit.unwrap_or_else(|| match std::env::var("LANG") {
+            Ok(l) if l.to_lowercase().starts_with("tr") => Lang::Tr,
+            _ => Lang::En,
+        })
+    }
+}
+
 impl Text {
     pub fn get(&self, lang: Lang) -> &str {
         match (lang, &self.tr) {
@@ -200,11 +210,24 @@ pub struct ExportCheck {
 #[serde(deny_unknown_fields)]
 pub struct Question {
     pub id: String,
+    /// What the question asks of the learner.
+    #[serde(default)]
+    pub asks: Asks,
     pub prompt: Text,
     pub choices: BTreeMap<String, Text>,
     pub answer: String,
     /// Why each choice is right or wrong; every choice has one.
     pub explain: BTreeMap<String, Text>,
+}
+
+/// Recall of a concept, or a number to work out or predict first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Asks {
+    #[default]
+    Concept,
+    Calculation,
+    Prediction,
 }
 
 #[derive(Debug, Clone)]
@@ -260,9 +283,21 @@ pub struct Lesson {
 }
 
 impl Lesson {
-    /// The shipped starting version of a learner file.
+    /// The shipped starting version of a learner file (English).
     pub fn start_file(&self, ex: &Exercise) -> PathBuf {
         self.dir.join("start").join(&ex.file)
+    }
+
+    /// The starting version in `lang`: `start.tr/` holds the Turkish
+    /// copies, with the same code and translated comments.
+    pub fn start_file_in(&self, ex: &Exercise, lang: Lang) -> PathBuf {
+        let translated = match lang {
+            Lang::En => None,
+            Lang::Tr => Some(self.dir.join("start.tr").join(&ex.file)),
+        };
+        translated
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| self.start_file(ex))
     }
 
     pub fn chapter_path(&self, lang: Lang) -> PathBuf {
@@ -472,6 +507,21 @@ fn parse_exercise(ex: ExerciseToml, lesson: u32) -> Result<Exercise> {
                 "a quiz needs [[exercise.question]] entries"
             );
             for q in &ex.questions {
+                ensure!(
+                    q.id != crate::course::quiz_file::ORDER_KEY,
+                    "a question may not be called `{}`: the quiz file keeps its choice order there",
+                    q.id
+                );
+                let letters: Vec<String> = (0..q.choices.len())
+                    .map(crate::course::quiz_file::shown_letter)
+                    .collect();
+                ensure!(
+                    q.choices.keys().eq(letters.iter()),
+                    "question `{}`: the choices must be lettered {} in order, found {:?}",
+                    q.id,
+                    letters.join(", "),
+                    q.choices.keys().collect::<Vec<_>>()
+                );
                 ensure!(
                     q.choices.contains_key(&q.answer),
                     "question `{}`: `answer` {:?} is not one of the choices {:?}",

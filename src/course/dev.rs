@@ -2,9 +2,25 @@
 //! its chapter files and hints exist, and every exercise fails as shipped
 //! and passes with its solution.
 
-use super::catalog::Lang;
+use super::catalog::{Check, Exercise, Lang, Lesson};
 use super::check::{self, Status};
-use super::Session;
+use super::{quiz_file, Session};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+
+/// The file a learner starts from: shipped in `start/`, or written from the
+/// catalog for a quiz (in scratch space, with a shuffled choice order).
+fn shipped_file(session: &Session, lesson: &Lesson, ex: &Exercise) -> Result<PathBuf> {
+    let Check::Quiz(questions) = &ex.check else {
+        return Ok(lesson.start_file(ex));
+    };
+    let dir = session.engine.work_dir().join("dev-quiz");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{}.toml", ex.name));
+    let text = quiz_file::render(ex, questions, session.lang, quiz_file::seed_for("dev", &ex.name));
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
 
 /// Problems found, one line each (empty: the course is consistent).
 pub fn check_course(session: &Session, on_line: &mut dyn FnMut(&str)) -> Vec<String> {
@@ -31,7 +47,13 @@ pub fn check_course(session: &Session, on_line: &mut dyn FnMut(&str)) -> Vec<Str
         {
             problems.push(format!("{name}: a hint is blank"));
         }
-        let start = lesson.start_file(ex);
+        let start = match shipped_file(session, lesson, ex) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(format!("{name}: {e:#}"));
+                continue;
+            }
+        };
         let solution = session.course.solution_file(ex);
         for (what, path) in [("starting file", &start), ("solution", &solution)] {
             if !path.is_file() {

@@ -8,6 +8,7 @@ pub mod dev;
 pub mod grade;
 pub mod process;
 pub mod progress;
+pub mod quiz_file;
 pub mod report;
 pub mod sandbox;
 pub mod watch;
@@ -86,7 +87,7 @@ impl Session {
             exercises_dir,
             own_copy,
             record_progress: true,
-            lang: opts.lang.unwrap_or_default(),
+            lang: Lang::detect(opts.lang),
             model: opts.model.clone(),
             slot: "learner".into(),
             stop_training: Default::default(),
@@ -101,15 +102,34 @@ impl Session {
         self.exercises_dir.join(&ex.file)
     }
 
-    /// Copies the starting version of every learner file that is not there yet.
+    /// Writes the starting version of every learner file that is not there
+    /// yet; files already there keep the learner's work, in any language.
     pub fn create_missing_files(&self) -> Result<()> {
         for (lesson, ex) in self.course.exercises() {
-            let dest = self.learner_file(ex);
-            if !dest.exists() {
-                copy_file(&lesson.start_file(ex), &dest)?;
+            if !self.learner_file(ex).exists() {
+                self.write_start(lesson, ex)?;
             }
         }
         Ok(())
+    }
+
+    /// The starting version of a learner file, in the learner's language; a
+    /// quiz gets the learner's own choice order.
+    fn write_start(&self, lesson: &Lesson, ex: &Exercise) -> Result<PathBuf> {
+        let dest = self.learner_file(ex);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        if let catalog::Check::Quiz(questions) = &ex.check {
+            let seed = quiz_file::seed_for(&self.exercises_dir.display().to_string(), &ex.name);
+            let text = quiz_file::render(ex, questions, self.lang, seed);
+            std::fs::write(&dest, text).with_context(|| format!("cannot write {}", dest.display()))?;
+        } else {
+            let from = lesson.start_file_in(ex, self.lang);
+            std::fs::copy(&from, &dest)
+                .with_context(|| format!("cannot copy {} to {}", from.display(), dest.display()))?;
+        }
+        Ok(dest)
     }
 
     pub fn ctx(&self) -> Ctx<'_> {
@@ -208,15 +228,23 @@ impl Session {
         let mut text =
             std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         if let catalog::Check::Quiz(questions) = &ex.check {
+            // In the letters of the learner's own file.
+            let seed = std::fs::read_to_string(self.learner_file(ex))
+                .ok()
+                .and_then(|t| t.parse::<toml::Table>().ok())
+                .and_then(|t| t.get(quiz_file::ORDER_KEY)?.as_integer())
+                .and_then(|n| u64::try_from(n).ok());
+            text.clear();
             for q in questions {
                 text += &format!(
-                    "\n{}: {} — {}",
+                    "{}. {}\n   {}) {} — {}\n",
                     q.id,
-                    q.answer,
+                    q.prompt.get(self.lang),
+                    quiz_file::letter_shown_for(q, seed, &q.answer),
+                    q.choices[&q.answer].get(self.lang),
                     q.explain[&q.answer].get(self.lang)
                 );
             }
-            text.push('\n');
         }
         Ok((path, text))
     }
@@ -224,16 +252,6 @@ impl Session {
     /// Puts the starting version of the learner's file back.
     pub fn reset(&self, name: &str) -> Result<PathBuf> {
         let (lesson, ex) = self.course.find(name)?;
-        let dest = self.learner_file(ex);
-        copy_file(&lesson.start_file(ex), &dest)?;
-        Ok(dest)
+        self.write_start(lesson, ex)
     }
-}
-
-fn copy_file(from: &Path, to: &Path) -> Result<()> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
-    Ok(())
 }

@@ -235,10 +235,4 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
     }
 }
 
-/// `--lang`, else `TUNELINGS_LANG`, else `LANG` starting with `tr`.
-pub fn detect(explicit: Option<Lang>) -> Lang {
-    explicit.unwrap_or_else(|| match std::env::var("LANG") {
-        Ok(l) if l.to_lowercase().starts_with("tr") => Lang::Tr,
-        _ => Lang::En,
-    })
-}
+

@@ -58,7 +58,7 @@ pub fn run(opts: UiOptions) -> Result<()> {
         bail!("the course UI needs a terminal; for scripts use `tunelings check` (see --help)");
     }
     let session = Arc::new(Session::open(&opts.course)?);
-    let lang = i18n::detect(opts.course.lang);
+    let lang = session.lang;
     let mut app = App::new(
         session.course.clone(),
         &session.progress(),

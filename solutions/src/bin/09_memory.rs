@@ -1,22 +1,29 @@
 //! Lesson 09 · What training costs in memory
 //!
-//! Training keeps four things in memory: the weights, one gradient per
-//! trainable weight, AdamW's two moments per trainable weight, and the
-//! activations. Leaving activations aside, in bytes, for a base model of N
-//! parameters and an adapter of T:
+//! Before a run starts, work out whether it fits. Leave the activations
+//! aside and count what stays in memory for the whole run: every parameter's
+//! weight, and for every parameter that trains, also its gradient and
+//! AdamW's two running averages (m and v).
 //!
-//!              weights          gradients   AdamW m and v
-//!     full     4·N              + 4·N       + 8·N          = 16·N
-//!     LoRA     4·N + 4·T        + 4·T       + 8·T          = 4·N + 16·T
-//!     QLoRA    N/2 + N/16 + 4·T + 4·T       + 8·T          = 9·N/16 + 16·T
+//! Inputs: `n` and `t` [k] (u32): k models, each a base of N parameters
+//! with an adapter of T parameters.
+//! Outputs: `full`, `lora`, `qlora` [k], the bytes each method needs, as f64:
 //!
-//! Everything trained is F32 (4 bytes). NF4 keeps 4 bits per base weight
-//! (N/2 bytes) plus one F32 absmax per block of 64 weights (4·N/64 = N/16).
+//!     full     every base weight trains; there is no adapter.
+//!     lora     the base is frozen and kept in F32; only the adapter trains.
+//!     qlora    the base is frozen and kept in NF4; only the adapter trains.
 //!
-//! Inputs: `n` and `t` [k] (u32): k model sizes with their adapters.
-//! Outputs: `full`, `lora`, `qlora` [k] in bytes, as f64.
+//! Bytes per value: a weight, gradient or moment in F32 is 4 bytes; the
+//! adapter and everything that trains is F32. An NF4 weight is a 4-bit code,
+//! and each block of 64 NF4 weights shares one F32 absmax (no double
+//! quantization). Price every base parameter this way, the embedding too
+//! (chapter 09 shows why the engine's real QLoRA bill comes out higher).
 //!
-//! Candle ops you need: `to_dtype(DType::F64)`, `(t * 16.0)?`, `(a + b)?`.
+//! Convert to f64 before you multiply: a few bytes times billions of
+//! parameters overflow a u32.
+//!
+//! Candle ops you need: `to_dtype(DType::F64)`, a tensor times an f64
+//! (`(&x * 3.0)?`) and the sum of two tensors (`(&a + &b)?`).
 //!
 //! `tunelings check 09_memory` compares your three outputs with the reference.
 
