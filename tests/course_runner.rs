@@ -180,10 +180,15 @@ fn quiz_marks_each_answer_with_its_explanation() {
     assert_eq!((v["score"].as_u64(), v["max_score"].as_u64()), (Some(1), Some(2)));
     let m = message(&v);
     assert!(
-        m.contains("q1. What does a fresh LoRA adapter change in the output?\n   ✓ B is zero, so B·A adds nothing."),
+        m.contains(
+            "q1. What does a fresh LoRA adapter change in the output?\n   ✓ B is zero, so B·A adds nothing."
+        ),
         "{m}"
     );
-    assert!(m.contains("q2. What scales the LoRA update?\n   ✗ It is the other way round."), "{m}");
+    assert!(
+        m.contains("q2. What scales the LoRA update?\n   ✗ It is the other way round."),
+        "{m}"
+    );
 
     std::fs::write(dir.path().join(QUIZ), "q1 = \"a\"\nq2 = \"b\"\n").unwrap();
     let (v, _) = check("basics_quiz", "t-quiz", dir.path());
@@ -283,12 +288,22 @@ fn hints_come_one_at_a_time_and_solutions_after_a_pass() {
     assert!(out.status.success());
     let fresh = read(dir.path().join(QUIZ));
     assert!(fresh.contains("# q2. What scales the LoRA update?\n"), "{fresh}");
-    assert!(fresh.contains("\nq1 = \"\"\n") && fresh.contains("\norder = "), "{fresh}");
+    assert!(
+        fresh.contains("\nq1 = \"\"\n") && fresh.contains("\norder = "),
+        "{fresh}"
+    );
     let q2 = fresh.split("# q2.").nth(1).unwrap();
-    let letter = q2.lines().find(|l| l.ends_with(") alpha / r")).unwrap().trim_start_matches("#   ");
+    let letter = q2
+        .lines()
+        .find(|l| l.ends_with(") alpha / r"))
+        .unwrap()
+        .trim_start_matches("#   ");
     let out = tunelings(&["solution", "basics_quiz", "--force"], dir.path());
     let shown = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(shown.contains(&format!("   {letter} — Yes: s = alpha / r.")), "{shown}");
+    assert!(
+        shown.contains(&format!("   {letter} — Yes: s = alpha / r.")),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -24,11 +24,28 @@ fn mistaken(rel: &str, from: &str, to: &str) -> String {
 /// returns the verdict's status and message.
 fn check(name: &str, rel: &str, text: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let path: PathBuf = dir.path().join(rel);
+    check_in(dir.path(), name, rel, text)
+}
+
+/// `tunelings ARGS` on the shipped course with the learner folder `dir`.
+fn tunelings(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tunelings"))
+        .args(args)
+        .arg("--course")
+        .arg(root())
+        .arg("--exercises")
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+/// `check` in the learner folder `dir`, after writing `rel` = `text` there.
+fn check_in(dir: &Path, name: &str, rel: &str, text: &str) -> (String, String) {
+    let path: PathBuf = dir.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tunelings"))
-        .args([
+    let out = tunelings(
+        &[
             "check",
             name,
             "--format",
@@ -36,13 +53,9 @@ fn check(name: &str, rel: &str, text: &str) -> (String, String) {
             "--no-progress",
             "--slot",
             "wrong",
-        ])
-        .arg("--course")
-        .arg(root())
-        .arg("--exercises")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+        ],
+        dir,
+    );
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let ex = &v["exercises"][0];
@@ -53,7 +66,10 @@ fn check(name: &str, rel: &str, text: &str) -> (String, String) {
 }
 
 fn assert_fails_with(name: &str, rel: &str, text: &str, needles: &[&str]) {
-    let (status, message) = check(name, rel, text);
+    assert_failed(name, check(name, rel, text), needles);
+}
+
+fn assert_failed(name: &str, (status, message): (String, String), needles: &[&str]) {
     assert_eq!(status, "fail", "{name}: {message}");
     for n in needles {
         assert!(message.contains(n), "{name}: {n:?} missing from {message}");
@@ -183,6 +199,84 @@ fn lesson_09_a_recipe_over_budget_does_not_pass() {
         rel,
         &wrong,
         &["needs `max_steps = 40`", "it has `max_steps = 400`"],
+    );
+}
+
+#[test]
+fn lesson_09_the_books_rate_needs_the_learners_own_sweep_and_its_best_point() {
+    let rel = "train/09_recipe.toml";
+    let dir = tempfile::tempdir().unwrap();
+    let book = solution(rel);
+    // The chapter's winning rate, copied without a sweep.
+    let needles = [
+        "no sweep found",
+        "tunelings sweep 09_recipe --grid learning_rate=",
+    ];
+    assert_failed(
+        "09_recipe",
+        check_in(dir.path(), "09_recipe", rel, &book),
+        &needles,
+    );
+
+    let out = tunelings(
+        &[
+            "sweep",
+            "09_recipe",
+            "--grid",
+            "learning_rate=1e-5,1e-3,3e-3,1e-2",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let log_path = dir.path().join("sweeps/09_recipe/sweep.jsonl");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(log.lines().count(), 4);
+
+    // A rate that is not the sweep's best.
+    let other = mistaken(rel, "learning_rate = 1e-2", "learning_rate = 3e-3");
+    let needles = ["your sweep's best point is `learning_rate = 0.01`", "sets 0.003"];
+    assert_failed(
+        "09_recipe",
+        check_in(dir.path(), "09_recipe", rel, &other),
+        &needles,
+    );
+
+    // A recipe changed after the sweep is not the recipe that was swept.
+    let changed = mistaken(rel, "lora_rank = 8", "lora_rank = 4");
+    let needles = ["no finished run of the recipe you submit"];
+    assert_failed(
+        "09_recipe",
+        check_in(dir.path(), "09_recipe", rel, &changed),
+        &needles,
+    );
+
+    // Too narrow a sweep.
+    let three: Vec<&str> = log.lines().skip(1).collect();
+    std::fs::write(&log_path, three.join("\n")).unwrap();
+    let needles = ["tried 3 value(s)", "spanning a factor of 10.000"];
+    assert_failed(
+        "09_recipe",
+        check_in(dir.path(), "09_recipe", rel, &book),
+        &needles,
+    );
+
+    // A forged record: the check's own run does not repeat it.
+    let forged: Vec<String> = log
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            if v["run"] == "learning_rate-0.01" {
+                v["eval_loss"] = 4.0.into();
+            }
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(&log_path, forged.join("\n")).unwrap();
+    let needles = ["Your sweep recorded 4.0000 at this point", "does not repeat"];
+    assert_failed(
+        "09_recipe",
+        check_in(dir.path(), "09_recipe", rel, &book),
+        &needles,
     );
 }
 

@@ -50,11 +50,15 @@ enum Command {
     },
     /// Train one config over a grid of values and compare the runs.
     Sweep {
-        /// The base run's TOML config; its output_dir holds the sweep.
+        /// The base run's TOML config (its output_dir holds the sweep), or
+        /// a train exercise's name: its file, with the lesson's data and
+        /// held-out set, swept into `sweeps/NAME/` beside your exercises.
         config: std::path::PathBuf,
         /// key=value1,value2,… ; several axes make a full grid.
         #[arg(long, num_args = 1.., required = true)]
         grid: Vec<String>,
+        #[command(flatten)]
+        course: crate::course::Options,
     },
     /// Loss, perplexity and token accuracy of a model on a JSONL dataset.
     Eval(train::EvalArgs),
@@ -274,7 +278,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Llava(args) => vision::llava(args)?,
         Command::Generate(args) => chat::generate(args)?,
         Command::Train { config } => train::train(config)?,
-        Command::Sweep { config, grid } => return train::sweep(&config, &grid),
+        Command::Sweep { config, grid, course } => return train::sweep(&config, &grid, &course),
         Command::Eval(args) => train::eval(args)?,
         Command::Export {
             model,

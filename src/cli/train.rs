@@ -5,7 +5,7 @@ use crate::checkpoint::Checkpoint;
 use crate::train::eval::evaluate_file;
 use crate::train::task_metrics::evaluate_answers;
 use crate::train::{StopReason, TrainConfig, TrainEvent, TrainOutcome};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::DType;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -54,14 +54,25 @@ pub struct EvalArgs {
 
 /// `tunelings sweep`: the runs one after another, then their table. Fails
 /// unless every run completed.
-pub fn sweep(config: &std::path::Path, grid: &[String]) -> Result<std::process::ExitCode> {
+pub fn sweep(
+    config: &std::path::Path,
+    grid: &[String],
+    course: &crate::course::Options,
+) -> Result<std::process::ExitCode> {
     use crate::train::sweep;
     let axes = grid
         .iter()
         .map(|g| sweep::Axis::parse(g))
         .collect::<Result<Vec<_>>>()?;
     let stop = interrupt_flag();
-    let (dir, runs) = sweep::run(config, &axes, &stop)?;
+    let (dir, runs) = if config.is_file() {
+        sweep::run(config, &axes, &stop)?
+    } else {
+        let name = config.to_string_lossy();
+        let session = crate::course::Session::open(course)
+            .with_context(|| format!("{name} is neither a config file nor, without a course, an exercise"))?;
+        session.sweep(&name, &axes, &stop)?
+    };
     println!("{}", sweep::table(&runs));
     println!(
         "{} runs in {}; sweep.jsonl and sweep.md there hold this table.",

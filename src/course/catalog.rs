@@ -161,6 +161,25 @@ pub struct TrainCheck {
     /// Also judge the trained model's behaviour with a constitution: its
     /// greedy answers must score above the untrained model's.
     pub behaviour: Option<BehaviourCheck>,
+    /// The submitted value of a key must be the best point of the
+    /// learner's own sweep of this recipe.
+    pub sweep: Option<SweepCheck>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepCheck {
+    /// The swept key (a number).
+    pub key: String,
+    /// Distinct values the sweep must try…
+    pub min_values: usize,
+    /// …spanning at least this factor, largest over smallest.
+    pub min_span: f64,
+    /// Allowed relative difference between the check's own run of the
+    /// submitted recipe and the sweep's record of it.
+    pub agreement: f64,
+    /// The grid `dev check` sweeps before it checks the solution.
+    pub reference_grid: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Hash, Deserialize)]
@@ -467,6 +486,18 @@ fn parse_exercise(ex: ExerciseToml, lesson: u32) -> Result<Exercise> {
                 .find(|k| !crate::train::config::KEYS.contains(&k.as_str()))
             {
                 bail!("`require` names `{key}`, which is not a training config key");
+            }
+            if let Some(sw) = &c.sweep {
+                ensure!(
+                    crate::train::config::KEYS.contains(&sw.key.as_str()),
+                    "`sweep.key` `{}` is not a training config key",
+                    sw.key
+                );
+                ensure!(
+                    sw.min_values >= 2 && sw.min_span >= 1.0 && sw.agreement > 0.0,
+                    "`sweep` needs min_values ≥ 2, min_span ≥ 1 and agreement > 0"
+                );
+                sw.reference_axis().context("in [exercise.check.sweep]")?;
             }
             Check::Train(c)
         }

@@ -8,6 +8,34 @@ use super::{quiz_file, Session};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
+/// The solution as a learner would submit it: for an exercise that
+/// certifies a sweep, a copy in scratch space, swept there over the
+/// check's reference grid first.
+fn solved_file(session: &Session, lesson: &Lesson, ex: &Exercise) -> Result<PathBuf> {
+    let solution = session.course.solution_file(ex);
+    let Check::Train(c) = &ex.check else {
+        return Ok(solution);
+    };
+    let Some(sweep) = &c.sweep else {
+        return Ok(solution);
+    };
+    let copy = session.engine.work_dir().join("dev-sweep").join(&ex.file);
+    std::fs::create_dir_all(copy.parent().unwrap_or(&copy))?;
+    std::fs::copy(&solution, &copy).with_context(|| format!("cannot copy {}", solution.display()))?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let axis = sweep.reference_axis()?;
+    check::sweep::run_for_exercise(
+        lesson,
+        ex,
+        &c.heldout,
+        &copy,
+        session.model.as_deref(),
+        &[axis],
+        &stop,
+    )?;
+    Ok(copy)
+}
+
 /// The file a learner starts from: shipped in `start/`, or written from the
 /// catalog for a quiz (in scratch space, with a shuffled choice order).
 fn shipped_file(session: &Session, lesson: &Lesson, ex: &Exercise) -> Result<PathBuf> {
@@ -54,7 +82,13 @@ pub fn check_course(session: &Session, on_line: &mut dyn FnMut(&str)) -> Vec<Str
                 continue;
             }
         };
-        let solution = session.course.solution_file(ex);
+        let solution = match solved_file(session, lesson, ex) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(format!("{name}: {e:#}"));
+                continue;
+            }
+        };
         for (what, path) in [("starting file", &start), ("solution", &solution)] {
             if !path.is_file() {
                 problems.push(format!("{name}: the {what} {} is missing", path.display()));

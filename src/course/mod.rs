@@ -249,6 +249,27 @@ impl Session {
         Ok((path, text))
     }
 
+    /// Sweeps the learner's file of train exercise `name` (`tunelings sweep NAME`).
+    pub fn sweep(
+        &self,
+        name: &str,
+        axes: &[crate::train::sweep::Axis],
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<(PathBuf, Vec<crate::train::sweep::RunSummary>)> {
+        let (lesson, ex) = self
+            .course
+            .find(name)
+            .with_context(|| format!("`{name}` is neither a config file nor an exercise"))?;
+        let catalog::Check::Train(c) = &ex.check else {
+            bail!(
+                "`{name}` is a {} exercise; only train exercises can be swept",
+                ex.kind().as_str()
+            );
+        };
+        let file = self.learner_file(ex);
+        check::sweep::run_for_exercise(lesson, ex, &c.heldout, &file, self.model.as_deref(), axes, stop)
+    }
+
     /// Puts the starting version of the learner's file back.
     pub fn reset(&self, name: &str) -> Result<PathBuf> {
         let (lesson, ex) = self.course.find(name)?;

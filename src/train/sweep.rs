@@ -5,7 +5,7 @@
 use super::config::{closest, TrainConfig, KEYS};
 use super::events::TrainEvent;
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -103,7 +103,7 @@ pub fn run_name(combo: &[(String, toml::Value)]) -> String {
 }
 
 /// What one run reached, read back from its `trainer_log.jsonl`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSummary {
     pub run: String,
     pub values: Vec<(String, String)>,

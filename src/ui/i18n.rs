@@ -234,5 +234,3 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         Lang::Tr => tr,
     }
 }
-
-

@@ -14,7 +14,7 @@
 //!
 //! The runner hands you the SVD's pieces, U [out, k], S [k] and Vᵀ [k, in],
 //! largest values first; build W = U·diag(S)·Vᵀ from them yourself. S comes
-//! as whole numbers (u32): `s.to_dtype(DType::F32)?` first.
+//! as whole numbers (u32): convert it to F32 first (`to_dtype`).
 //! The rank r is a constant below.
 //!
 //! Outputs: `a`, `b` and `w_res`.

@@ -4,6 +4,7 @@ pub mod code;
 pub mod export;
 pub mod judge;
 pub mod quiz;
+pub mod sweep;
 pub mod train;
 pub mod vision;
 

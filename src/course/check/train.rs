@@ -15,7 +15,12 @@ use std::time::Duration;
 
 /// A learner's config made runnable here: dataset paths from the lesson
 /// folder, output in scratch space, the runner's model.
-fn resolve_config(text: &str, lesson_dir: &Path, out: &Path, model: Option<&str>) -> Result<String> {
+pub(super) fn resolve_config(
+    text: &str,
+    lesson_dir: &Path,
+    out: &Path,
+    model: Option<&str>,
+) -> Result<String> {
     let mut table: toml::Table = text.parse()?;
     let in_lesson = |p: &str| lesson_dir.join(p.trim()).display().to_string();
     for key in ["dataset", "eval_dataset"] {
@@ -332,6 +337,13 @@ pub fn check(
     if let Some(why) = missing_requirement(&text, c) {
         return Ok(Outcome::fail(why));
     }
+    let swept = match &c.sweep {
+        None => None,
+        Some(s) => match super::sweep::verify(s, ex, &text, learner_file)? {
+            Ok(loss) => Some((s, loss)),
+            Err(why) => return Ok(Outcome::fail(why)),
+        },
+    };
     let reference_run = reference_run(ctx, lesson, ex, c)?;
     let reference = reference_run.metric;
     let [_, dir] = run_dirs(ctx, ex);
@@ -369,6 +381,21 @@ pub fn check(
             if raised { "" } else { ", so the model got no better, or worse, at what the constitution asks" }
         );
         ok &= raised;
+    }
+    if let Some((s, recorded)) = swept {
+        let agrees = (got - recorded).abs() <= s.agreement * recorded.abs();
+        msg += &format!(
+            ". Your sweep recorded {recorded:.4} at this point{}",
+            if agrees {
+                String::new()
+            } else {
+                format!(
+                    ", which this run does not repeat (within {:.0}%): sweep the recipe you submit again",
+                    s.agreement * 100.0
+                )
+            }
+        );
+        ok &= agrees;
     }
     Ok(if ok && got.is_finite() {
         Outcome::pass(msg)

@@ -11,6 +11,8 @@
 //! length. k1 = 1.2 caps what repeating a word can earn; b = 0.75 says how
 //! much a long document is penalised. Rare words get a large idf, words in
 //! every document a small one.
+//! The chapter's BM25 section builds this formula up piece by piece and
+//! works a small example by hand: go through it before you write the code.
 //!
 //! Inputs: `tf` [docs, vocab], word counts per document, and `q` [vocab], 1
 //! where the query has the word and 0 elsewhere (both u32). Output: `scores`
