@@ -387,3 +387,69 @@ fn lesson_11_a_tanh_gelu_and_a_mask_on_the_wrong_rows_are_caught() {
     let wrong = mistaken(rel, "i < slot || i >= slot + n", "i >= slot && i < slot + n");
     assert_fails_with("11_llava_splice", rel, &wrong, &["output `text_mask` differs"]);
 }
+
+#[test]
+fn lesson_13_a_leaked_held_out_question_and_a_card_that_claims_more_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("capstone");
+    std::fs::create_dir_all(&project).unwrap();
+    for f in ["train.jsonl", "heldout.jsonl", "MODEL_CARD.md"] {
+        std::fs::write(project.join(f), solution(&format!("capstone/{f}"))).unwrap();
+    }
+    let rel = "capstone/recipe.toml";
+    let recipe = solution(rel);
+
+    // One training question copied into the held-out split.
+    let train = solution("capstone/train.jsonl");
+    let heldout = solution("capstone/heldout.jsonl");
+    std::fs::write(
+        project.join("heldout.jsonl"),
+        format!("{heldout}{}\n", train.lines().next().unwrap()),
+    )
+    .unwrap();
+    let needles = [
+        "is also a training question",
+        "✗ training improves on the base model: not tried",
+    ];
+    assert_failed(
+        "13_capstone",
+        check_in(dir.path(), "13_capstone", rel, &recipe),
+        &needles,
+    );
+    std::fs::write(project.join("heldout.jsonl"), &heldout).unwrap();
+
+    // Training on the held-out split itself.
+    let on_heldout = mistaken(rel, "dataset = \"train.jsonl\"", "dataset = \"heldout.jsonl\"");
+    assert_failed(
+        "13_capstone",
+        check_in(dir.path(), "13_capstone", rel, &on_heldout),
+        &["`dataset` and `eval_dataset` are the same file"],
+    );
+
+    // A card whose loss was not measured, and whose method is another.
+    let card = solution("capstone/MODEL_CARD.md");
+    assert!(card.contains("5.01 after tuning"));
+    let claimed = card
+        .replace("5.01 after tuning", "1.20 after tuning")
+        .replace("A LoRA adapter", "A full fine-tune");
+    std::fs::write(project.join("MODEL_CARD.md"), claimed).unwrap();
+    let needles = [
+        "4 of 5 checklist items",
+        "✓ training improves on the base model",
+        "✓ export",
+        "✗ the card is true: the card's Method section does not name your recipe's method",
+    ];
+    assert_failed(
+        "13_capstone",
+        check_in(dir.path(), "13_capstone", rel, &recipe),
+        &needles,
+    );
+    let claimed = card.replace("5.01 after tuning", "1.20 after tuning");
+    std::fs::write(project.join("MODEL_CARD.md"), claimed).unwrap();
+    let needles = ["does not state the tuned held-out loss this check measured, 5.01"];
+    assert_failed(
+        "13_capstone",
+        check_in(dir.path(), "13_capstone", rel, &recipe),
+        &needles,
+    );
+}

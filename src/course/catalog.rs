@@ -54,6 +54,8 @@ pub enum Kind {
     Judge,
     /// A two-stage LLaVA config whose model must answer questions about pictures.
     Vision,
+    /// A project of the learner's own, graded against a checklist.
+    Capstone,
 }
 
 impl Kind {
@@ -65,6 +67,7 @@ impl Kind {
             Kind::Export => "export",
             Kind::Judge => "judge",
             Kind::Vision => "vision",
+            Kind::Capstone => "capstone",
         }
     }
 }
@@ -249,6 +252,20 @@ pub enum Asks {
     Prediction,
 }
 
+/// The learner's own project: data with a disjoint held-out split, a
+/// recipe that beats the base model on it, an export that runs, and a
+/// model card that tells the truth. One point per item.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapstoneCheck {
+    pub min_train: usize,
+    pub min_heldout: usize,
+    /// The tuned held-out loss must be this share below the base model's.
+    pub min_gain: f64,
+    #[serde(default = "default_train_time")]
+    pub time_limit_s: f64,
+}
+
 #[derive(Debug, Clone)]
 pub enum Check {
     Code(CodeCheck),
@@ -257,6 +274,7 @@ pub enum Check {
     Export(ExportCheck),
     Judge(JudgeCheck),
     Vision(VisionCheck),
+    Capstone(CapstoneCheck),
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +284,8 @@ pub struct Exercise {
     pub title: Text,
     /// The learner's file, relative to the exercises folder (and to `solutions/`).
     pub file: PathBuf,
+    /// Other starting files the exercise needs, beside `file`.
+    pub files: Vec<PathBuf>,
     pub points: u32,
     pub hints: Vec<Text>,
     pub check: Check,
@@ -280,6 +300,7 @@ impl Exercise {
             Check::Export(_) => Kind::Export,
             Check::Judge(_) => Kind::Judge,
             Check::Vision(_) => Kind::Vision,
+            Check::Capstone(_) => Kind::Capstone,
         }
     }
 
@@ -310,13 +331,18 @@ impl Lesson {
     /// The starting version in `lang`: `start.tr/` holds the Turkish
     /// copies, with the same code and translated comments.
     pub fn start_file_in(&self, ex: &Exercise, lang: Lang) -> PathBuf {
+        self.start_file_in_at(&ex.file, lang)
+    }
+
+    /// `start_file_in` for any starting file, by its path in the exercises folder.
+    pub fn start_file_in_at(&self, rel: &Path, lang: Lang) -> PathBuf {
         let translated = match lang {
             Lang::En => None,
-            Lang::Tr => Some(self.dir.join("start.tr").join(&ex.file)),
+            Lang::Tr => Some(self.dir.join("start.tr").join(rel)),
         };
         translated
             .filter(|p| p.is_file())
-            .unwrap_or_else(|| self.start_file(ex))
+            .unwrap_or_else(|| self.dir.join("start").join(rel))
     }
 
     pub fn chapter_path(&self, lang: Lang) -> PathBuf {
@@ -397,6 +423,8 @@ struct ExerciseToml {
     kind: Kind,
     title: Text,
     file: PathBuf,
+    #[serde(default)]
+    files: Vec<PathBuf>,
     #[serde(default = "one")]
     points: u32,
     hints: Vec<Text>,
@@ -454,6 +482,13 @@ fn parse_exercise(ex: ExerciseToml, lesson: u32) -> Result<Exercise> {
         "`file` must be a relative path inside the exercises folder, got {}",
         ex.file.display()
     );
+    for f in &ex.files {
+        ensure!(
+            f.components().all(|c| matches!(c, Component::Normal(_))),
+            "`files` must be relative paths inside the exercises folder, got {}",
+            f.display()
+        );
+    }
     ensure!(!ex.hints.is_empty(), "`hints` needs at least one hint");
     let check_table = || -> Result<toml::Table> {
         ex.check
@@ -570,12 +605,21 @@ fn parse_exercise(ex: ExerciseToml, lesson: u32) -> Result<Exercise> {
             }
             Check::Quiz(ex.questions)
         }
+        Kind::Capstone => {
+            let c: CapstoneCheck = check_table()?.try_into().context("in [exercise.check]")?;
+            ensure!(
+                c.min_train > 0 && c.min_heldout > 0 && (0.0..1.0).contains(&c.min_gain),
+                "a capstone needs min_train and min_heldout above 0 and min_gain in [0, 1)"
+            );
+            Check::Capstone(c)
+        }
     };
     Ok(Exercise {
         name: ex.name,
         lesson,
         title: ex.title,
         file: ex.file,
+        files: ex.files,
         points: ex.points,
         hints: ex.hints,
         check,

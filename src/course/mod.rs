@@ -109,6 +109,12 @@ impl Session {
             if !self.learner_file(ex).exists() {
                 self.write_start(lesson, ex)?;
             }
+            for rel in &ex.files {
+                let dest = self.exercises_dir.join(rel);
+                if !dest.exists() {
+                    copy_start(&lesson.start_file_in_at(rel, self.lang), &dest)?;
+                }
+            }
         }
         Ok(())
     }
@@ -117,17 +123,16 @@ impl Session {
     /// quiz gets the learner's own choice order.
     fn write_start(&self, lesson: &Lesson, ex: &Exercise) -> Result<PathBuf> {
         let dest = self.learner_file(ex);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        }
         if let catalog::Check::Quiz(questions) = &ex.check {
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
             let seed = quiz_file::seed_for(&self.exercises_dir.display().to_string(), &ex.name);
             let text = quiz_file::render(ex, questions, self.lang, seed);
             std::fs::write(&dest, text).with_context(|| format!("cannot write {}", dest.display()))?;
         } else {
-            let from = lesson.start_file_in(ex, self.lang);
-            std::fs::copy(&from, &dest)
-                .with_context(|| format!("cannot copy {} to {}", from.display(), dest.display()))?;
+            copy_start(&lesson.start_file_in(ex, self.lang), &dest)?;
         }
         Ok(dest)
     }
@@ -275,4 +280,12 @@ impl Session {
         let (lesson, ex) = self.course.find(name)?;
         self.write_start(lesson, ex)
     }
+}
+
+fn copy_start(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Checking one exercise: the verdict, and dispatch to the kind's checker.
 
+pub mod capstone;
 pub mod code;
 pub mod export;
 pub mod judge;
@@ -89,6 +90,7 @@ pub fn check(ctx: &Ctx, lesson: &Lesson, ex: &Exercise, learner_file: &Path) -> 
             Check::Export(c) => export::check(ctx, lesson, ex, c, learner_file),
             Check::Judge(c) => judge::check(lesson, c, learner_file),
             Check::Vision(c) => vision::check(ctx, lesson, ex, c, learner_file),
+            Check::Capstone(c) => capstone::check(ctx, ex, c, learner_file),
         }
     };
     let outcome = outcome.unwrap_or_else(|e| Outcome {

@@ -130,7 +130,7 @@ pub fn verify(
         )));
     }
     let span = values.last().unwrap() / values.first().unwrap();
-    if values.len() < c.min_values || !(span >= c.min_span) {
+    if values.len() < c.min_values || span.is_nan() || span < c.min_span {
         return Ok(Err(format!(
             "the sweep tried {} value(s) of `{}` spanning a factor of {span:.3}; it needs at least {} spanning {} or more: {how}",
             values.len(),

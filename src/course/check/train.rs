@@ -135,7 +135,7 @@ fn train_and_eval(
 }
 
 /// What a training run and each evaluation of it may take.
-fn limits(time_limit_s: f64) -> Limits {
+pub(super) fn limits(time_limit_s: f64) -> Limits {
     Limits {
         time: Duration::from_secs_f64(time_limit_s),
         output: 1 << 20,
@@ -171,7 +171,7 @@ pub(super) fn run_training(
 }
 
 /// `tunelings eval --json` with `args`; its JSON line.
-fn eval_json(args: &[std::ffi::OsString], limits: Limits) -> Result<serde_json::Value> {
+pub(super) fn eval_json(args: &[std::ffi::OsString], limits: Limits) -> Result<serde_json::Value> {
     let exe = std::env::current_exe().context("cannot find the tunelings binary")?;
     let mut eval = Command::new(&exe);
     eval.args(["eval", "--json"]).args(args);
